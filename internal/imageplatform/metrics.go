@@ -1,0 +1,83 @@
+package imageplatform
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics holds the resolver's Prometheus collectors. It is created per
+// registry so that tests and several components in one process do not fight
+// over a global.
+type Metrics struct {
+	lookups        *prometheus.CounterVec
+	latency        prometheus.Histogram
+	cache          *prometheus.CounterVec
+	registryErrors *prometheus.CounterVec
+	// hit and miss are pre-bound children: the cache-hit path then does not
+	// hash label values.
+	hit, miss prometheus.Counter
+}
+
+// NewMetrics creates and registers the collectors under prefix (for example
+// "archfit_resolver").
+func NewMetrics(reg prometheus.Registerer, prefix string) *Metrics {
+	m := &Metrics{
+		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: prefix + "_lookups_total",
+			Help: "Image platform lookups not answered by a fresh cache entry (registry lookups and cached failures), by source and result (ok or an error reason). Cache hits are in cache_requests_total.",
+		}, []string{"source", "result"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    prefix + "_lookup_duration_seconds",
+			Help:    "Latency of image platform lookups that were not answered from cache.",
+			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
+		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: prefix + "_cache_requests_total",
+			Help: "Resolver cache lookups by outcome (hit or miss).",
+		}, []string{"outcome"}),
+		registryErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: prefix + "_registry_errors_total",
+			Help: "Failed lookups by reason and HTTP status (0 when there was none).",
+		}, []string{"reason", "status"}),
+	}
+	m.hit = m.cache.WithLabelValues("hit")
+	m.miss = m.cache.WithLabelValues("miss")
+	if reg != nil {
+		reg.MustRegister(m.lookups, m.latency, m.cache, m.registryErrors)
+	}
+	return m
+}
+
+// Instrument wraps a Resolver with metrics, in the style of Karpenter's
+// decorators: the resolver itself stays free of metric calls.
+func Instrument(r Resolver, m *Metrics) Resolver {
+	return &instrumented{next: r, m: m}
+}
+
+type instrumented struct {
+	next Resolver
+	m    *Metrics
+}
+
+func (i *instrumented) Resolve(ctx context.Context, req Request) Result {
+	start := time.Now()
+	res := i.next.Resolve(ctx, req)
+	if res.Cached {
+		i.m.hit.Inc()
+		if res.Err == nil {
+			return res
+		}
+	} else {
+		i.m.miss.Inc()
+		i.m.latency.Observe(time.Since(start).Seconds())
+	}
+	reason := ErrorReason(res.Err)
+	i.m.lookups.WithLabelValues(string(res.Source), reason).Inc()
+	if res.Err != nil && !res.Cached && reason != "pending" {
+		i.m.registryErrors.WithLabelValues(reason, strconv.Itoa(StatusCode(res.Err))).Inc()
+	}
+	return res
+}
