@@ -54,8 +54,8 @@ type Registry struct {
 	user     string // when set, every request needs these basic credentials
 	password string
 	faults   map[string]Fault // path substring → fault
-	counts map[string]int   // method → count
-	total  atomic.Int64
+	counts   map[string]int   // method → count
+	total    atomic.Int64
 
 	inflight, maxInflight atomic.Int64
 }

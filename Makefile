@@ -1,0 +1,51 @@
+# archfit. Binaries go to bin/. See README.md.
+GO        ?= go
+BIN       ?= bin
+# Tests of the in-process control plane find fixture certs through
+# runtime.Caller, so never build them with -trimpath.
+K8S_LDFLAGS := -X k8s.io/component-base/version.gitVersion=v1.37.1 \
+               -X k8s.io/component-base/version.gitMajor=1 \
+               -X k8s.io/component-base/version.gitMinor=37
+TEST_TIMEOUT ?= 25m
+BENCH_TIME   ?= 1s
+
+.PHONY: all build test unit integration bench demo lint proto fuzz clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(K8S_LDFLAGS)" -o $(BIN)/ ./cmd/...
+
+# Unit and integration tests. The integration tests start one real control
+# plane (etcd, kube-apiserver, kube-scheduler) per test binary.
+test:
+	$(GO) test -timeout $(TEST_TIMEOUT) ./...
+
+unit:
+	$(GO) test -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v /test/integration)
+
+integration:
+	$(GO) test -timeout $(TEST_TIMEOUT) ./test/integration/...
+
+# Benchmarks only; no wall-clock thresholds live in `make test`.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCH_TIME) ./...
+
+demo:
+	$(GO) run ./cmd/archfit demo
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParsePlatform -fuzztime 30s ./internal/imageplatform/
+	$(GO) test -run '^$$' -fuzz FuzzParseReference -fuzztime 30s ./internal/imageplatform/
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+proto:
+	@ls expander/*.proto >/dev/null 2>&1 || { echo "no .proto yet: the expander (issue 4) adds expander/*.proto"; exit 1; }
+	protoc --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative expander/*.proto
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,22 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+)
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "archfit",
+		Short: "Place Kubernetes pods on the cheapest CPU architecture their images support",
+		Long: `archfit reads which platforms a pod's container images are built for and
+uses that to keep pods off nodes they cannot run on (exec format error) while
+preferring cheaper architectures such as arm64.
+
+This CLI inspects images and runs the embedded demo. The scheduler plugin and
+the cluster-autoscaler expander are the separate archfit-scheduler and
+archfit-expander binaries.`,
+		SilenceUsage: true,
+	}
+	root.AddCommand(newInspectCommand(), newDemoCommand())
+	return root
+}
