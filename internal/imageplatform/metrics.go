@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/archfit/archfit/internal/metricsutil"
 )
 
 // Metrics holds the resolver's Prometheus collectors. It is created per
@@ -22,7 +24,7 @@ type Metrics struct {
 }
 
 // NewMetrics creates and registers the collectors under prefix (for example
-// "archfit_resolver").
+// "archfit_resolver"), reusing ones already registered there.
 func NewMetrics(reg prometheus.Registerer, prefix string) *Metrics {
 	m := &Metrics{
 		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -43,11 +45,12 @@ func NewMetrics(reg prometheus.Registerer, prefix string) *Metrics {
 			Help: "Failed lookups by reason and HTTP status (0 when there was none).",
 		}, []string{"reason", "status"}),
 	}
+	m.lookups = metricsutil.Register(reg, m.lookups)
+	m.latency = metricsutil.Register(reg, m.latency)
+	m.cache = metricsutil.Register(reg, m.cache)
+	m.registryErrors = metricsutil.Register(reg, m.registryErrors)
 	m.hit = m.cache.WithLabelValues("hit")
 	m.miss = m.cache.WithLabelValues("miss")
-	if reg != nil {
-		reg.MustRegister(m.lookups, m.latency, m.cache, m.registryErrors)
-	}
 	return m
 }
 

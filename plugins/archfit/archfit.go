@@ -1,0 +1,328 @@
+// Package archfit is the ArchFit scheduler plugin: it keeps pods off nodes
+// whose CPU architecture or OS their images lack, and prefers the cheapest
+// architecture among the nodes that fit.
+package archfit
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/component-base/metrics/legacyregistry"
+	"k8s.io/klog/v2"
+	fwk "k8s.io/kube-scheduler/framework"
+
+	"github.com/archfit/archfit/internal/cost"
+	"github.com/archfit/archfit/internal/imageplatform"
+	"github.com/archfit/archfit/internal/metricsutil"
+	"github.com/archfit/archfit/plugins/apis/config"
+	v1 "github.com/archfit/archfit/plugins/apis/config/v1"
+	"github.com/archfit/archfit/plugins/apis/config/validation"
+)
+
+// Name is the plugin's name in a KubeSchedulerConfiguration.
+const Name = "ArchFit"
+
+// Reasons, exported so tests and operators can match them.
+const (
+	// ErrReasonImageArchitecture rejects a node whose os/arch the pod's
+	// images (or its own affinity, or the unknown-image policy) exclude.
+	ErrReasonImageArchitecture = "node(s) didn't match the pod's image architectures"
+	// ErrReasonNodeArchUnknown rejects a node that reports no architecture
+	// in kubernetes.io/arch or status.nodeInfo: fail closed, because
+	// guessing is how exec format errors happen.
+	ErrReasonNodeArchUnknown = "node(s) report no architecture (no kubernetes.io/arch label or status.nodeInfo.architecture)"
+	// ErrReasonLookupPending sends a pod back to the queue while its image
+	// lookups run; it is re-activated when they finish.
+	ErrReasonLookupPending = "waiting for image platform lookup"
+)
+
+// Event reasons on pods.
+const (
+	EventImageLacksArch  = "ArchFitImageLacksArch"
+	EventImageUnknown    = "ArchFitImageUnknown"
+	EventInvalidOverride = "ArchFitInvalidOverride"
+	EventPlacedCheaper   = "ArchFitPlacedOnCheaperArch"
+)
+
+const stateKey fwk.StateKey = Name
+
+var (
+	_ fwk.PreFilterPlugin   = (*ArchFit)(nil)
+	_ fwk.FilterPlugin      = (*ArchFit)(nil)
+	_ fwk.PreScorePlugin    = (*ArchFit)(nil)
+	_ fwk.ScorePlugin       = (*ArchFit)(nil)
+	_ fwk.ScoreExtensions   = (*ArchFit)(nil)
+	_ fwk.PostBindPlugin    = (*ArchFit)(nil)
+	_ fwk.EnqueueExtensions = (*ArchFit)(nil)
+	_ fwk.SignPlugin        = (*ArchFit)(nil)
+)
+
+// ArchFit is one profile's instance of the plugin. Everything it needs lives
+// here, never in package variables, so two profiles never share state by
+// accident.
+type ArchFit struct {
+	handle   fwk.Handle
+	args     *config.ArchFitArgs
+	ctx      context.Context
+	resolver imageplatform.Resolver
+	prices   *cost.Model
+	policy   imageplatform.PodPolicy
+	// cheapArch is the arch with the lowest weight: the one Events talk
+	// about when an image keeps a pod off it.
+	cheapArch string
+
+	secrets    corelisters.SecretLister
+	accounts   corelisters.ServiceAccountLister
+	namespaces corelisters.NamespaceLister
+	nodes      corelisters.NodeLister
+	nsSelector labels.Selector
+	skipNS     map[string]bool
+	defaultKC  imageplatform.Credentials
+
+	metrics *pluginMetrics
+	events  *eventOnce
+	prices2 *archPrices
+
+	waiting sync.Map // pod UID → struct{}: an activation goroutine exists
+	warmQ   chan *corev1.Pod
+}
+
+// New builds the plugin from its args. Bad args are an error that names the
+// field, which stops the scheduler at start-up.
+func New(ctx context.Context, obj runtime.Object, h fwk.Handle) (fwk.Plugin, error) {
+	args, err := argsFrom(obj)
+	if err != nil {
+		return nil, err
+	}
+	if err := validation.ValidateArchFitArgs(nil, args); err != nil {
+		return nil, fmt.Errorf("%s args: %w", Name, err)
+	}
+	pl := &ArchFit{
+		handle: h,
+		args:   args,
+		ctx:    ctx,
+		policy: imageplatform.PodPolicy{
+			Unknown:               imageplatform.UnknownImagePolicy(args.UnknownImagePolicy),
+			FallbackArchitectures: args.FallbackArchitectures,
+		},
+		skipNS:  map[string]bool{},
+		events:  newEventOnce(20000),
+		metrics: newPluginMetrics(legacyregistry.Registerer()),
+		warmQ:   make(chan *corev1.Pod, 1024),
+	}
+	for _, ns := range args.SkipNamespaces {
+		pl.skipNS[ns] = true
+	}
+	table := cost.DefaultTable()
+	if args.PriceTable != "" {
+		if table, err = cost.LoadTable(args.PriceTable); err != nil {
+			return nil, fmt.Errorf("%s args: %s: %w", Name, field.NewPath("priceTable"), err)
+		}
+	}
+	pl.prices = cost.New(table, args.ArchitectureWeights, args.PriceAnnotation)
+	pl.cheapArch = cheapestArch(args.ArchitectureWeights)
+
+	opts := []imageplatform.Option{
+		imageplatform.WithTagTTL(args.TagTTL.Duration),
+		imageplatform.WithNegativeTTL(args.NegativeTTL.Duration),
+		imageplatform.WithRequestTimeout(args.RequestTimeout.Duration),
+		imageplatform.WithMaxPerRegistry(int(args.MaxConcurrentRequestsPerRegistry)),
+		imageplatform.WithCacheSize(int(args.CacheSize)),
+		imageplatform.WithInsecureRegistries(args.InsecureRegistries...),
+		imageplatform.WithAllowedPrivateRegistries(args.AllowedPrivateRegistries...),
+		imageplatform.WithUserAgent("archfit-scheduler"),
+	}
+	if args.DockerConfigFile != "" {
+		creds, err := credentialsFromDockerConfig(ctx, args.DockerConfigFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s args: %s: %w", Name, field.NewPath("dockerConfigFile"), err)
+		}
+		opts = append(opts, imageplatform.WithDefaultKeychain(creds.Keychain))
+		pl.defaultKC = creds
+	}
+	raw, err := imageplatform.NewRegistryResolver(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("%s args: %w", Name, err)
+	}
+	pl.resolver = imageplatform.Instrument(raw, imageplatform.NewMetrics(legacyregistry.Registerer(), "archfit_resolver"))
+
+	if args.NamespaceSelector != nil {
+		sel, err := metav1.LabelSelectorAsSelector(args.NamespaceSelector)
+		if err != nil {
+			return nil, fmt.Errorf("%s args: %s: %w", Name, field.NewPath("namespaceSelector"), err)
+		}
+		pl.nsSelector = sel
+	}
+	if f := h.SharedInformerFactory(); f != nil {
+		pl.nodes = f.Core().V1().Nodes().Lister()
+		if pl.nsSelector != nil {
+			pl.namespaces = f.Core().V1().Namespaces().Lister()
+		}
+		if args.UsePullSecrets {
+			pl.secrets = f.Core().V1().Secrets().Lister()
+			pl.accounts = f.Core().V1().ServiceAccounts().Lister()
+		}
+		pl.prices2 = newArchPrices(pl.nodes, pl.prices)
+		pl.startWarming(ctx, f.Core().V1().Pods().Informer())
+	}
+	return pl, nil
+}
+
+// argsFrom accepts the internal type (what the scheduler passes after
+// decoding), or nil for a profile that enables ArchFit without config.
+func argsFrom(obj runtime.Object) (*config.ArchFitArgs, error) {
+	if obj == nil {
+		var v v1.ArchFitArgs
+		v1.SetDefaults_ArchFitArgs(&v)
+		out := &config.ArchFitArgs{}
+		v1.Convert_v1_ArchFitArgs_To_config_ArchFitArgs(&v, out)
+		return out, nil
+	}
+	args, ok := obj.(*config.ArchFitArgs)
+	if !ok {
+		return nil, fmt.Errorf("%s: want args of type ArchFitArgs, got %T", Name, obj)
+	}
+	return args, nil
+}
+
+func cheapestArch(weights map[string]float64) string {
+	best, bestW := "arm64", 0.0
+	for a, w := range weights {
+		if bestW == 0 || w < bestW || (w == bestW && a < best) {
+			best, bestW = a, w
+		}
+	}
+	return best
+}
+
+func credentialsFromDockerConfig(ctx context.Context, path string) (imageplatform.Credentials, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return imageplatform.Credentials{}, err
+	}
+	s := corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "docker-config-file"},
+		Type:       corev1.SecretTypeDockerConfigJson,
+		Data:       map[string][]byte{corev1.DockerConfigJsonKey: b},
+	}
+	c, err := imageplatform.CredentialsFromSecrets(ctx, []corev1.Secret{s})
+	if err != nil {
+		return c, err
+	}
+	c.ID = "file:" + c.ID
+	return c, nil
+}
+
+// Name implements fwk.Plugin.
+func (pl *ArchFit) Name() string { return Name }
+
+// ---- metrics ----
+
+type pluginMetrics struct {
+	decisions *prometheus.CounterVec
+	filtered  *prometheus.CounterVec
+	wait      *prometheus.HistogramVec
+}
+
+func newPluginMetrics(reg prometheus.Registerer) *pluginMetrics {
+	return &pluginMetrics{
+		decisions: metricsutil.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "archfit_scheduler_decisions_total",
+			Help: "Pods bound by an ArchFit profile, by the node's architecture.",
+		}, []string{"profile", "arch"})),
+		filtered: metricsutil.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "archfit_scheduler_pods_constrained_total",
+			Help: "PreFilter outcomes that restrict or hold a pod, by reason: image_architecture, unknown_image, lookup_pending, invalid_override, no_platform.",
+		}, []string{"profile", "reason"})),
+		wait: metricsutil.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "archfit_scheduler_lookup_wait_seconds",
+			Help:    "Time PreFilter spent resolving a pod's images (cache hits are microseconds; the budget caps misses).",
+			Buckets: []float64{.00001, .0001, .001, .005, .01, .025, .05, .1, .25, .5, 1},
+		}, []string{"profile"})),
+	}
+}
+
+// ---- events, at most once per pod and reason ----
+
+type eventOnce struct {
+	mu   sync.Mutex
+	max  int
+	seen map[string]struct{}
+}
+
+func newEventOnce(max int) *eventOnce { return &eventOnce{max: max, seen: map[string]struct{}{}} }
+
+// first reports whether key is new. The set is bounded by dropping it whole
+// when full: at worst a long-pending pod gets one Event more.
+func (e *eventOnce) first(key string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.seen[key]; ok {
+		return false
+	}
+	if len(e.seen) >= e.max {
+		e.seen = map[string]struct{}{}
+	}
+	e.seen[key] = struct{}{}
+	return true
+}
+
+func (pl *ArchFit) event(pod *corev1.Pod, eventType, reason, format string, args ...any) {
+	if !pl.events.first(string(pod.UID) + "/" + reason) {
+		return
+	}
+	if r := pl.handle.EventRecorder(); r != nil {
+		r.Eventf(pod, nil, eventType, reason, "Scheduling", format, args...)
+	}
+}
+
+// ---- cache warming ----
+
+// startWarming resolves the images of this profile's unscheduled pods as
+// they appear, so PreFilter nearly always finds them in cache.
+func (pl *ArchFit) startWarming(ctx context.Context, inf cache.SharedIndexInformer) {
+	profile := pl.handle.ProfileName()
+	_, err := inf.AddEventHandler(cache.FilteringResourceEventHandler{
+		FilterFunc: func(obj any) bool {
+			pod, ok := obj.(*corev1.Pod)
+			return ok && pod.Spec.NodeName == "" && pod.Spec.SchedulerName == profile
+		},
+		Handler: cache.ResourceEventHandlerFuncs{
+			AddFunc: func(obj any) {
+				select {
+				case pl.warmQ <- obj.(*corev1.Pod):
+				default: // full: PreFilter will resolve it within its budget
+				}
+			},
+		},
+	})
+	if err != nil {
+		klog.FromContext(ctx).Error(err, "ArchFit could not watch pods to warm its cache; lookups will happen in PreFilter")
+		return
+	}
+	for i := 0; i < 4; i++ {
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case pod := <-pl.warmQ:
+					wctx, cancel := context.WithTimeout(ctx, pl.args.RequestTimeout.Duration+time.Second)
+					pl.evaluate(wctx, pod)
+					cancel()
+				}
+			}
+		}()
+	}
+}

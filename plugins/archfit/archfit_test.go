@@ -1,0 +1,361 @@
+package archfit
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/informers"
+	clientsetfake "k8s.io/client-go/kubernetes/fake"
+	fwk "k8s.io/kube-scheduler/framework"
+	schedconfig "k8s.io/kubernetes/pkg/scheduler/apis/config"
+	"k8s.io/kubernetes/pkg/scheduler/framework"
+	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
+	st "k8s.io/kubernetes/pkg/scheduler/testing"
+
+	"github.com/archfit/archfit/internal/cost"
+	"github.com/archfit/archfit/internal/imageplatform"
+	"github.com/archfit/archfit/internal/registrytest"
+	"github.com/archfit/archfit/plugins/apis/config"
+	v1 "github.com/archfit/archfit/plugins/apis/config/v1"
+)
+
+// images is a registry with the image kinds the scenarios need.
+type images struct {
+	reg                      *registrytest.Registry
+	multi, amd, arm, winOnly string
+}
+
+func newImages(t testing.TB) *images {
+	t.Helper()
+	reg := registrytest.New()
+	t.Cleanup(reg.Close)
+	im := &images{reg: reg, multi: reg.Host + "/app/multi:1", amd: reg.Host + "/app/amd:1", arm: reg.Host + "/app/arm:1", winOnly: reg.Host + "/app/win:1"}
+	for _, err := range []error{
+		second(reg.PushIndex("app/multi:1", []string{"linux/amd64", "linux/arm64"}, false, true)),
+		second(reg.PushImage("app/amd:1", "linux/amd64", false)),
+		second(reg.PushImage("app/arm:1", "linux/arm64", false)),
+		second(reg.PushImage("app/win:1", "windows/amd64", false)),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return im
+}
+
+func second(_ string, err error) error { return err }
+
+func defaultArgs(mutate func(*config.ArchFitArgs)) *config.ArchFitArgs {
+	var v v1.ArchFitArgs
+	v1.SetDefaults_ArchFitArgs(&v)
+	out := &config.ArchFitArgs{}
+	v1.Convert_v1_ArchFitArgs_To_config_ArchFitArgs(&v, out)
+	if mutate != nil {
+		mutate(out)
+	}
+	return out
+}
+
+func newPlugin(t testing.TB, args *config.ArchFitArgs, objs ...runtime.Object) *ArchFit {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	cs := clientsetfake.NewClientset(objs...)
+	inf := informers.NewSharedInformerFactory(cs, 0)
+	fh, err := frameworkruntime.NewFramework(ctx, nil, &schedconfig.KubeSchedulerProfile{SchedulerName: "archfit-scheduler"},
+		frameworkruntime.WithClientSet(cs), frameworkruntime.WithInformerFactory(inf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(ctx, args, fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inf.Start(ctx.Done())
+	inf.WaitForCacheSync(ctx.Done())
+	return p.(*ArchFit)
+}
+
+func nodeInfo(n *corev1.Node) fwk.NodeInfo {
+	ni := framework.NewNodeInfo()
+	ni.SetNode(n)
+	return ni
+}
+
+func archNode(name, arch, instanceType string) *corev1.Node {
+	n := st.MakeNode().Name(name).Label(imageplatform.LabelArch, arch).Label(imageplatform.LabelOS, "linux").Capacity(map[corev1.ResourceName]string{"cpu": "2", "memory": "8Gi", "pods": "110"}).Obj()
+	if instanceType != "" {
+		n.Labels[cost.LabelInstanceType] = instanceType
+	}
+	return n
+}
+
+func TestNewRejectsBadArgs(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*config.ArchFitArgs)
+		field  string
+	}{
+		{"policy", func(a *config.ArchFitArgs) { a.UnknownImagePolicy = "Sometimes" }, "unknownImagePolicy"},
+		{"fallback arch", func(a *config.ArchFitArgs) { a.FallbackArchitectures = []string{"ARM 64"} }, "fallbackArchitectures[0]"},
+		{"weight", func(a *config.ArchFitArgs) { a.ArchitectureWeights = map[string]float64{"arm64": -1} }, "architectureWeights[arm64]"},
+		{"insecure registry", func(a *config.ArchFitArgs) { a.InsecureRegistries = []string{"ok:5000", "http://x/y"} }, "insecureRegistries[1]"},
+		{"budget too long", func(a *config.ArchFitArgs) { a.LookupBudget = metav1.Duration{Duration: 5 * time.Second} }, "lookupBudget"},
+		{"tag TTL", func(a *config.ArchFitArgs) { a.TagTTL = metav1.Duration{} }, "tagTTL"},
+		{"concurrency", func(a *config.ArchFitArgs) { a.MaxConcurrentRequestsPerRegistry = 0 }, "maxConcurrentRequestsPerRegistry"},
+		{"price table", func(a *config.ArchFitArgs) { a.PriceTable = "/does/not/exist.yaml" }, "priceTable"},
+		{"namespace selector", func(a *config.ArchFitArgs) {
+			a.NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "a", Operator: "Maybe"}}}
+		}, "namespaceSelector"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fh, _ := frameworkruntime.NewFramework(context.Background(), nil, nil)
+			_, err := New(context.Background(), defaultArgs(tt.mutate), fh)
+			if err == nil || !strings.Contains(err.Error(), tt.field) {
+				t.Fatalf("err = %v, want it to name %s", err, tt.field)
+			}
+		})
+	}
+	fh, _ := frameworkruntime.NewFramework(context.Background(), nil, nil)
+	if _, err := New(context.Background(), &corev1.Pod{}, fh); err == nil {
+		t.Fatal("args of the wrong type accepted")
+	}
+}
+
+func TestPreFilterAndFilter(t *testing.T) {
+	im := newImages(t)
+	noLabel := st.MakeNode().Name("status-arm").Obj()
+	noLabel.Status.NodeInfo.Architecture, noLabel.Status.NodeInfo.OperatingSystem = "arm64", "linux"
+	nodes := []*corev1.Node{archNode("arm", "arm64", ""), archNode("amd", "amd64", ""), noLabel, st.MakeNode().Name("mystery").Obj()}
+	nodeInfos := make([]fwk.NodeInfo, len(nodes))
+	for i, n := range nodes {
+		nodeInfos[i] = nodeInfo(n)
+	}
+	const pass = ""
+	tests := []struct {
+		name   string
+		pod    *corev1.Pod
+		policy string
+		skip   bool
+		want   map[string]string // node → reason ("" = passes)
+	}{
+		{name: "multi-arch image", pod: st.MakePod().Name("p").UID("p1").Container(im.multi).Obj(),
+			want: map[string]string{"arm": pass, "amd": pass, "status-arm": pass, "mystery": ErrReasonNodeArchUnknown}},
+		{name: "amd64-only image", pod: st.MakePod().Name("p").UID("p2").Container(im.amd).Obj(),
+			want: map[string]string{"arm": ErrReasonImageArchitecture, "amd": pass, "status-arm": ErrReasonImageArchitecture, "mystery": ErrReasonNodeArchUnknown}},
+		{name: "arm64-only image", pod: st.MakePod().Name("p").UID("p3").Container(im.arm).Obj(),
+			want: map[string]string{"arm": pass, "amd": ErrReasonImageArchitecture, "status-arm": pass}},
+		{name: "amd64-only init container", pod: func() *corev1.Pod {
+			p := st.MakePod().Name("p").UID("p4").Container(im.multi).Obj()
+			p.Spec.InitContainers = []corev1.Container{{Name: "init", Image: im.amd}}
+			return p
+		}(), want: map[string]string{"arm": ErrReasonImageArchitecture, "amd": pass}},
+		{name: "windows image on linux nodes", pod: st.MakePod().Name("p").UID("p5").Container(im.winOnly).Obj(),
+			want: map[string]string{"arm": ErrReasonImageArchitecture, "amd": ErrReasonImageArchitecture}},
+		{name: "unknown image, Fallback", pod: st.MakePod().Name("p").UID("p6").Container(im.reg.Host + "/app/missing:1").Obj(),
+			want: map[string]string{"arm": ErrReasonImageArchitecture, "amd": pass}},
+		{name: "unknown image, Deny", policy: "Deny", pod: st.MakePod().Name("p").UID("p7").Container(im.reg.Host + "/app/missing:1").Obj(),
+			want: map[string]string{"arm": ErrReasonImageArchitecture, "amd": ErrReasonImageArchitecture}},
+		{name: "unknown image, AllowAll", policy: "AllowAll", pod: st.MakePod().Name("p").UID("p8").Container(im.reg.Host + "/app/missing:1").Obj(), skip: true},
+		{name: "skipped namespace", pod: st.MakePod().Namespace("kube-system").Name("p").UID("p9").Container(im.amd).Obj(), skip: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pl := newPlugin(t, defaultArgs(func(a *config.ArchFitArgs) {
+				a.InsecureRegistries = []string{im.reg.Host}
+				a.SkipNamespaces = []string{"kube-system"}
+				if tt.policy != "" {
+					a.UnknownImagePolicy = tt.policy
+				}
+			}))
+			state := framework.NewCycleState()
+			_, status := pl.PreFilter(context.Background(), state, tt.pod, nodeInfos)
+			if tt.skip {
+				if !status.IsSkip() {
+					t.Fatalf("PreFilter = %v, want Skip", status)
+				}
+				return
+			}
+			if !status.IsSuccess() {
+				t.Fatalf("PreFilter = %v", status)
+			}
+			for i, n := range nodes {
+				want, ok := tt.want[n.Name]
+				if !ok {
+					continue
+				}
+				got := pl.Filter(context.Background(), state, tt.pod, nodeInfos[i])
+				if want == pass {
+					if !got.IsSuccess() {
+						t.Errorf("node %s: %v, want pass", n.Name, got)
+					}
+					continue
+				}
+				if got.Code() != fwk.UnschedulableAndUnresolvable || got.Message() != want {
+					t.Errorf("node %s: %v, want UnschedulableAndUnresolvable %q", n.Name, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestPreFilterSkipsWhenEveryNodeFits(t *testing.T) {
+	im := newImages(t)
+	pl := newPlugin(t, defaultArgs(func(a *config.ArchFitArgs) { a.InsecureRegistries = []string{im.reg.Host} }))
+	nodes := []fwk.NodeInfo{nodeInfo(archNode("a", "arm64", "")), nodeInfo(archNode("b", "amd64", ""))}
+	_, status := pl.PreFilter(context.Background(), framework.NewCycleState(), st.MakePod().Name("p").Container(im.multi).Obj(), nodes)
+	if !status.IsSkip() {
+		t.Fatalf("multi-arch pod in an amd64+arm64 cluster: PreFilter = %v, want Skip", status)
+	}
+}
+
+func TestPreFilterBudget(t *testing.T) {
+	im := newImages(t)
+	im.reg.SetFault("/manifests/", registrytest.Fault{Delay: 400 * time.Millisecond})
+	pl := newPlugin(t, defaultArgs(func(a *config.ArchFitArgs) {
+		a.InsecureRegistries = []string{im.reg.Host}
+		a.LookupBudget = metav1.Duration{Duration: 20 * time.Millisecond}
+	}))
+	pod := st.MakePod().Name("slow").UID("slow").Container(im.reg.Host + "/app/arm:1").Obj()
+	_, status := pl.PreFilter(context.Background(), framework.NewCycleState(), pod, []fwk.NodeInfo{nodeInfo(archNode("a", "arm64", ""))})
+	if status.Code() != fwk.UnschedulableAndUnresolvable || !strings.Contains(status.Message(), ErrReasonLookupPending) {
+		t.Fatalf("PreFilter = %v, want pending", status)
+	}
+	// The lookup finishes in the background; the next cycle finds it cached.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		state := framework.NewCycleState()
+		_, status = pl.PreFilter(context.Background(), state, pod, []fwk.NodeInfo{nodeInfo(archNode("a", "arm64", "")), nodeInfo(archNode("b", "amd64", ""))})
+		if status.IsSuccess() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lookup never completed: %v", status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestScoreAndNormalize(t *testing.T) {
+	pl := newPlugin(t, defaultArgs(nil))
+	arm := nodeInfo(archNode("arm", "arm64", "m7g.large"))
+	amd := nodeInfo(archNode("amd", "amd64", "m6i.large"))
+	weighted := nodeInfo(archNode("weighted", "arm64", ""))
+	ctx := context.Background()
+	var scores fwk.NodeScoreList
+	for _, ni := range []fwk.NodeInfo{arm, amd, weighted} {
+		s, status := pl.Score(ctx, nil, nil, ni)
+		if !status.IsSuccess() {
+			t.Fatal(status)
+		}
+		scores = append(scores, fwk.NodeScore{Name: ni.Node().Name, Score: s})
+	}
+	if status := pl.NormalizeScore(ctx, nil, nil, scores); !status.IsSuccess() {
+		t.Fatal(status)
+	}
+	got := map[string]int64{}
+	for _, s := range scores {
+		got[s.Name] = s.Score
+	}
+	// m7g.large 0.0816/2 = 0.0408, weighted arm64 0.8*0.048 = 0.0384,
+	// m6i.large 0.096/2 = 0.048.
+	if got["weighted"] != 100 || got["amd"] != 0 || got["arm"] <= 0 || got["arm"] >= 100 {
+		t.Fatalf("scores = %v, want weighted 100, amd 0, arm between", got)
+	}
+	equal := fwk.NodeScoreList{{Name: "a", Score: 5}, {Name: "b", Score: 5}}
+	pl.NormalizeScore(ctx, nil, nil, equal)
+	if equal[0].Score != fwk.MaxNodeScore || equal[1].Score != fwk.MaxNodeScore {
+		t.Fatalf("equal prices: %v", equal)
+	}
+}
+
+func TestFilterAndScoreDoNotAllocateOnAPassingNode(t *testing.T) {
+	im := newImages(t)
+	pl := newPlugin(t, defaultArgs(func(a *config.ArchFitArgs) { a.InsecureRegistries = []string{im.reg.Host} }))
+	pod := st.MakePod().Name("p").Container(im.amd).Obj()
+	state := framework.NewCycleState()
+	if _, s := pl.PreFilter(context.Background(), state, pod, []fwk.NodeInfo{nodeInfo(archNode("x", "arm64", ""))}); !s.IsSuccess() {
+		t.Fatal(s)
+	}
+	ni := nodeInfo(archNode("amd", "amd64", "m6i.large"))
+	ctx := context.Background()
+	if n := testing.AllocsPerRun(200, func() {
+		if s := pl.Filter(ctx, state, pod, ni); !s.IsSuccess() {
+			t.Fatal(s)
+		}
+		pl.Score(ctx, state, pod, ni)
+	}); n != 0 {
+		t.Fatalf("Filter+Score allocate %v times per node", n)
+	}
+}
+
+func TestQueueingHint(t *testing.T) {
+	im := newImages(t)
+	pl := newPlugin(t, defaultArgs(func(a *config.ArchFitArgs) { a.InsecureRegistries = []string{im.reg.Host} }))
+	pod := st.MakePod().Name("p").Container(im.arm).Obj()
+	pl.evaluate(context.Background(), pod) // warm
+	logger := klogDiscard()
+	tests := []struct {
+		name     string
+		old, new *corev1.Node
+		want     fwk.QueueingHint
+	}{
+		{"arm64 node added", nil, archNode("n", "arm64", ""), fwk.Queue},
+		{"amd64 node added", nil, archNode("n", "amd64", ""), fwk.QueueSkip},
+		{"node relabelled to arm64", archNode("n", "amd64", ""), archNode("n", "arm64", ""), fwk.Queue},
+		{"unrelated label change", archNode("n", "amd64", ""), func() *corev1.Node { n := archNode("n", "amd64", ""); n.Labels["x"] = "y"; return n }(), fwk.QueueSkip},
+		{"node without arch added", nil, st.MakeNode().Name("n").Obj(), fwk.QueueSkip},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var old any
+			if tt.old != nil {
+				old = tt.old
+			}
+			got, err := pl.isSchedulableAfterNodeChange(logger, pod, old, tt.new)
+			if err != nil || got != tt.want {
+				t.Fatalf("hint = %v (%v), want %v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSignPod(t *testing.T) {
+	im := newImages(t)
+	pl := newPlugin(t, defaultArgs(func(a *config.ArchFitArgs) { a.InsecureRegistries = []string{im.reg.Host} }))
+	ctx := context.Background()
+	a := st.MakePod().Name("web-1").UID("1").Container(im.amd).Obj()
+	b := st.MakePod().Name("web-2").UID("2").Container(im.amd).Obj()
+	c := st.MakePod().Name("api-1").UID("3").Container(im.multi).Obj()
+	for _, p := range []*corev1.Pod{a, b, c} {
+		pl.evaluate(ctx, p)
+	}
+	sign := func(p *corev1.Pod) string {
+		fr, status := pl.SignPod(ctx, p)
+		if !status.IsSuccess() {
+			t.Fatalf("SignPod(%s) = %v", p.Name, status)
+		}
+		var parts []string
+		for _, f := range fr {
+			parts = append(parts, f.Key+"="+strings.TrimSpace(fmtAny(f.Value)))
+		}
+		return strings.Join(parts, ";")
+	}
+	if sign(a) != sign(b) {
+		t.Errorf("identical replicas sign differently:\n%s\n%s", sign(a), sign(b))
+	}
+	if sign(a) == sign(c) {
+		t.Errorf("pods with different runnable platforms sign the same: %s", sign(a))
+	}
+	// An image still being looked up is not signed.
+	im.reg.SetFault("/manifests/", registrytest.Fault{Delay: time.Second})
+	if _, status := pl.SignPod(ctx, st.MakePod().Name("new").Container(im.reg.Host+"/app/new:1").Obj()); status.IsSuccess() {
+		t.Error("a pod with a pending lookup was signed")
+	}
+}

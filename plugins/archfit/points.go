@@ -1,0 +1,327 @@
+package archfit
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/klog/v2"
+	fwk "k8s.io/kube-scheduler/framework"
+	"k8s.io/kubernetes/pkg/scheduler/util"
+
+	"github.com/archfit/archfit/internal/imageplatform"
+)
+
+// preFilterState is what Filter reads. It is immutable once written, so
+// Clone can share it.
+type preFilterState struct {
+	pp imageplatform.PodPlatforms
+}
+
+func (s *preFilterState) Clone() fwk.StateData { return s }
+
+// skipped reports pods ArchFit must leave alone: skipped namespaces, and
+// namespaces outside the selector.
+func (pl *ArchFit) skipped(pod *corev1.Pod) bool {
+	if pl.skipNS[pod.Namespace] {
+		return true
+	}
+	if pl.nsSelector != nil && pl.namespaces != nil {
+		ns, err := pl.namespaces.Get(pod.Namespace)
+		if err != nil || !pl.nsSelector.Matches(labels.Set(ns.Labels)) {
+			return true
+		}
+	}
+	return false
+}
+
+func (pl *ArchFit) credentials(ctx context.Context, pod *corev1.Pod) imageplatform.Credentials {
+	if pl.secrets == nil {
+		return pl.defaultKC
+	}
+	getSecret := func(ns, name string) (*corev1.Secret, error) { return pl.secrets.Secrets(ns).Get(name) }
+	getSA := func(ns, name string) (*corev1.ServiceAccount, error) { return pl.accounts.ServiceAccounts(ns).Get(name) }
+	c, err := imageplatform.CredentialsForPod(ctx, pod, getSecret, getSA)
+	if err != nil {
+		klog.FromContext(ctx).V(2).Info("ArchFit: unusable pull secrets, looking up anonymously", "pod", klog.KObj(pod), "err", err)
+		return pl.defaultKC
+	}
+	if c.ID == "" {
+		return pl.defaultKC
+	}
+	return c
+}
+
+// evaluate computes the pod's runnable platforms, resolving within ctx.
+func (pl *ArchFit) evaluate(ctx context.Context, pod *corev1.Pod) imageplatform.PodPlatforms {
+	creds := pl.credentials(ctx, pod)
+	return imageplatform.EvaluatePod(ctx, pod, pl.policy, func(ctx context.Context, image string) imageplatform.Result {
+		return pl.resolver.Resolve(ctx, imageplatform.Request{Image: image, Credentials: creds})
+	})
+}
+
+// evaluateCached answers from cache only (lookups it misses start in the
+// background and show as pending); for QueueingHints and SignPod, which must
+// not wait.
+func (pl *ArchFit) evaluateCached(pod *corev1.Pod) imageplatform.PodPlatforms {
+	ctx, cancel := context.WithCancel(pl.ctx)
+	cancel()
+	return pl.evaluate(ctx, pod)
+}
+
+// PreFilter computes the pod's runnable platforms once per cycle. It waits
+// for registry lookups at most LookupBudget, because the scheduling cycle is
+// serial and a registry round trip here would stall every pod.
+func (pl *ArchFit) PreFilter(ctx context.Context, state fwk.CycleState, pod *corev1.Pod, nodes []fwk.NodeInfo) (*fwk.PreFilterResult, *fwk.Status) {
+	if pl.skipped(pod) {
+		return nil, fwk.NewStatus(fwk.Skip)
+	}
+	profile := pl.handle.ProfileName()
+	start := time.Now()
+	bctx, cancel := context.WithTimeout(ctx, pl.args.LookupBudget.Duration)
+	pp := pl.evaluate(bctx, pod)
+	cancel()
+	pl.metrics.wait.WithLabelValues(profile).Observe(time.Since(start).Seconds())
+
+	if len(pp.Pending) > 0 {
+		pl.metrics.filtered.WithLabelValues(profile, "lookup_pending").Inc()
+		pl.activateWhenResolved(pod)
+		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable,
+			fmt.Sprintf("%s: %s (over the %v budget; the pod is retried when it completes)", ErrReasonLookupPending, strings.Join(pp.Pending, ", "), pl.args.LookupBudget.Duration))
+	}
+	pl.explain(pod, &pp, nodes)
+	if pp.Unconstrained || allowsAll(&pp, nodes) {
+		return nil, fwk.NewStatus(fwk.Skip)
+	}
+	state.Write(stateKey, &preFilterState{pp: pp})
+	return nil, nil
+}
+
+// allowsAll reports whether every node would pass Filter. It stops at the
+// first node that would not, which in a mixed cluster is almost at once.
+func allowsAll(pp *imageplatform.PodPlatforms, nodes []fwk.NodeInfo) bool {
+	for _, n := range nodes {
+		os, arch, ok := imageplatform.NodePlatform(n.Node())
+		if !ok || !pp.Allows(os, arch) {
+			return false
+		}
+	}
+	return true
+}
+
+// explain records why a pod is constrained, as metrics and (once per pod
+// and reason) as Events the pod's owner can read with kubectl describe.
+func (pl *ArchFit) explain(pod *corev1.Pod, pp *imageplatform.PodPlatforms, nodes []fwk.NodeInfo) {
+	profile := pl.handle.ProfileName()
+	if pp.OverrideErr != nil {
+		pl.metrics.filtered.WithLabelValues(profile, "invalid_override").Inc()
+		pl.event(pod, corev1.EventTypeWarning, EventInvalidOverride, "%v; treating the pod's images as unknown (unknownImagePolicy %s)", pp.OverrideErr, pl.policy.Unknown)
+	}
+	for _, u := range pp.Unknown {
+		if pp.OverrideErr != nil {
+			break
+		}
+		pl.metrics.filtered.WithLabelValues(profile, "unknown_image").Inc()
+		pl.event(pod, corev1.EventTypeWarning, EventImageUnknown, "platforms of image %s are unknown (%s: %v); unknownImagePolicy %s allows %s",
+			u.Result.Image, imageplatform.ErrorReason(u.Result.Err), u.Result.Err, pl.policy.Unknown, pp.Describe())
+	}
+	if !pp.Unconstrained && len(pp.Allowed) == 0 {
+		pl.metrics.filtered.WithLabelValues(profile, "no_platform").Inc()
+		return
+	}
+	if pp.AllowsArch(pl.cheapArch) {
+		return
+	}
+	blocking := pp.BlockingImages("linux", pl.cheapArch)
+	if len(blocking) == 0 {
+		return
+	}
+	pl.metrics.filtered.WithLabelValues(profile, "image_architecture").Inc()
+	for _, n := range nodes {
+		if _, arch, _ := imageplatform.NodePlatform(n.Node()); arch == pl.cheapArch {
+			pl.event(pod, corev1.EventTypeNormal, EventImageLacksArch, "pod could run on cheaper %s nodes, but image(s) %s are not built for linux/%s",
+				pl.cheapArch, strings.Join(blocking, ", "), pl.cheapArch)
+			return
+		}
+	}
+}
+
+// activateWhenResolved finishes the pod's lookups off the scheduling cycle
+// and then moves it back to the active queue, instead of leaving it to the
+// periodic flush of unschedulable pods.
+func (pl *ArchFit) activateWhenResolved(pod *corev1.Pod) {
+	if _, loaded := pl.waiting.LoadOrStore(pod.UID, struct{}{}); loaded {
+		return
+	}
+	go func() {
+		defer pl.waiting.Delete(pod.UID)
+		ctx, cancel := context.WithTimeout(pl.ctx, pl.args.RequestTimeout.Duration+time.Second)
+		defer cancel()
+		pl.evaluate(ctx, pod)
+		if pl.ctx.Err() != nil {
+			return
+		}
+		pl.handle.Activate(klog.FromContext(pl.ctx), map[string]*corev1.Pod{pod.Namespace + "/" + pod.Name: pod})
+	}()
+}
+
+// PreFilterExtensions implements fwk.PreFilterPlugin; ArchFit's state does
+// not depend on other pods.
+func (pl *ArchFit) PreFilterExtensions() fwk.PreFilterExtensions { return nil }
+
+// Filter rejects nodes whose os/arch the pod cannot run on. No I/O, no lock,
+// and no allocation on a node that passes.
+func (pl *ArchFit) Filter(_ context.Context, state fwk.CycleState, _ *corev1.Pod, nodeInfo fwk.NodeInfo) *fwk.Status {
+	data, err := state.Read(stateKey)
+	if err != nil {
+		return fwk.AsStatus(fmt.Errorf("%s: reading PreFilter state: %w", Name, err))
+	}
+	s := data.(*preFilterState)
+	os, arch, ok := imageplatform.NodePlatform(nodeInfo.Node())
+	if !ok {
+		return fwk.NewStatus(fwk.UnschedulableAndUnresolvable, ErrReasonNodeArchUnknown)
+	}
+	if !s.pp.Allows(os, arch) {
+		return fwk.NewStatus(fwk.UnschedulableAndUnresolvable, ErrReasonImageArchitecture)
+	}
+	return nil
+}
+
+// PreScore leaves pods in skipped namespaces to the other score plugins.
+func (pl *ArchFit) PreScore(_ context.Context, _ fwk.CycleState, pod *corev1.Pod, _ []fwk.NodeInfo) *fwk.Status {
+	if pl.skipped(pod) {
+		return fwk.NewStatus(fwk.Skip)
+	}
+	return nil
+}
+
+// Score is the node's price per allocatable vCPU-hour in micro-units of the
+// table's currency; NormalizeScore turns it into 0–100, cheapest highest.
+func (pl *ArchFit) Score(_ context.Context, _ fwk.CycleState, _ *corev1.Pod, nodeInfo fwk.NodeInfo) (int64, *fwk.Status) {
+	node := nodeInfo.Node()
+	_, arch, _ := imageplatform.NodePlatform(node)
+	p := pl.prices.NodePrice(node, arch, nodeInfo.GetAllocatable().GetMilliCPU())
+	return int64(p.PerVCPU * 1e6), nil
+}
+
+// ScoreExtensions implements fwk.ScorePlugin.
+func (pl *ArchFit) ScoreExtensions() fwk.ScoreExtensions { return pl }
+
+// NormalizeScore maps prices to 0–100 linearly, the cheapest at 100 and the
+// dearest at 0. Equal prices all score 100: no preference.
+func (pl *ArchFit) NormalizeScore(_ context.Context, _ fwk.CycleState, _ *corev1.Pod, scores fwk.NodeScoreList) *fwk.Status {
+	if len(scores) == 0 {
+		return nil
+	}
+	lo, hi := scores[0].Score, scores[0].Score
+	for _, s := range scores[1:] {
+		lo, hi = min(lo, s.Score), max(hi, s.Score)
+	}
+	for i := range scores {
+		if hi == lo {
+			scores[i].Score = fwk.MaxNodeScore
+			continue
+		}
+		scores[i].Score = fwk.MaxNodeScore * (hi - scores[i].Score) / (hi - lo)
+	}
+	return nil
+}
+
+// PostBind counts the decision and, when the pod went to a cheaper arch
+// than its next-cheapest option, says so with the estimated saving.
+func (pl *ArchFit) PostBind(ctx context.Context, _ fwk.CycleState, pod *corev1.Pod, nodeName string) {
+	if pl.nodes == nil {
+		return
+	}
+	node, err := pl.nodes.Get(nodeName)
+	if err != nil {
+		return
+	}
+	os, arch, _ := imageplatform.NodePlatform(node)
+	pl.metrics.decisions.WithLabelValues(pl.handle.ProfileName(), arch).Inc()
+	if pl.prices2 == nil {
+		return
+	}
+	alloc := node.Status.Allocatable.Cpu().MilliValue()
+	chosen := pl.prices.NodePrice(node, arch, alloc).PerVCPU
+	pp := pl.evaluateCached(pod)
+	altArch, alt := pl.prices2.cheapestOther(os, arch, &pp)
+	if altArch == "" || alt <= chosen {
+		return
+	}
+	cpu := podCPU(pod)
+	pl.event(pod, corev1.EventTypeNormal, EventPlacedCheaper,
+		"placed on %s node %s at %.4f/vCPU-hour instead of %s at %.4f/vCPU-hour: estimated saving %.4f per hour for %.3g vCPU requested",
+		arch, nodeName, chosen, altArch, alt, (alt-chosen)*cpu, cpu)
+}
+
+func podCPU(pod *corev1.Pod) float64 {
+	var sum, initMax int64
+	for _, c := range pod.Spec.Containers {
+		sum += c.Resources.Requests.Cpu().MilliValue()
+	}
+	for _, c := range pod.Spec.InitContainers {
+		initMax = max(initMax, c.Resources.Requests.Cpu().MilliValue())
+	}
+	m := max(sum, initMax)
+	if m == 0 {
+		m = 100 // what the scheduler assumes for a pod without requests, near enough
+	}
+	return float64(m) / 1000
+}
+
+// EventsToRegister: a node joining, or changing its arch/os labels, can make
+// a pod rejected by ArchFit schedulable. Price changes cannot (Score never
+// rejects), so they do not requeue anything.
+func (pl *ArchFit) EventsToRegister(_ context.Context) ([]fwk.ClusterEventWithHint, error) {
+	return []fwk.ClusterEventWithHint{
+		{Event: fwk.ClusterEvent{Resource: fwk.Node, ActionType: fwk.Add | fwk.UpdateNodeLabel}, QueueingHintFn: pl.isSchedulableAfterNodeChange},
+	}, nil
+}
+
+func (pl *ArchFit) isSchedulableAfterNodeChange(logger klog.Logger, pod *corev1.Pod, oldObj, newObj any) (fwk.QueueingHint, error) {
+	oldNode, newNode, err := util.As[*corev1.Node](oldObj, newObj)
+	if err != nil {
+		return fwk.Queue, err
+	}
+	newOS, newArch, ok := imageplatform.NodePlatform(newNode)
+	if !ok {
+		return fwk.QueueSkip, nil
+	}
+	if oldNode != nil {
+		oldOS, oldArch, _ := imageplatform.NodePlatform(oldNode)
+		if oldOS == newOS && oldArch == newArch {
+			return fwk.QueueSkip, nil
+		}
+	}
+	pp := pl.evaluateCached(pod)
+	if len(pp.Pending) > 0 || pp.Allows(newOS, newArch) {
+		logger.V(5).Info("node can host the pod's images", "pod", klog.KObj(pod), "node", klog.KObj(newNode), "platform", newOS+"/"+newArch)
+		return fwk.Queue, nil
+	}
+	return fwk.QueueSkip, nil
+}
+
+// SignPod lets identical replicas keep opportunistic batching (KEP-5598):
+// ArchFit's decision depends on the runnable platform set, the resource
+// shape (for the saving estimate) and the price inputs (per node, so the
+// table and weights). A pod whose lookups are not done is not signed.
+func (pl *ArchFit) SignPod(_ context.Context, pod *corev1.Pod) ([]fwk.SignFragment, *fwk.Status) {
+	pp := pl.evaluateCached(pod)
+	if len(pp.Pending) > 0 {
+		return nil, fwk.NewStatus(fwk.Unschedulable, "image platforms not known yet")
+	}
+	return []fwk.SignFragment{
+		{Key: "archfit.dev/Pod.RunnablePlatforms()", Value: pp.Describe()},
+		{Key: "archfit.dev/Pod.SkippedNamespace()", Value: pl.skipped(pod)},
+		{Key: "archfit.dev/Pod.RequestedMilliCPU()", Value: podCPU(pod)},
+		{Key: "archfit.dev/PriceInputs()", Value: pl.priceInputs()},
+	}, nil
+}
+
+func (pl *ArchFit) priceInputs() string {
+	return fmt.Sprintf("%s|%p", pl.args.PriceAnnotation, pl.prices)
+}
