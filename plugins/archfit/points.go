@@ -43,7 +43,9 @@ func (pl *ArchFit) credentials(ctx context.Context, pod *corev1.Pod) imageplatfo
 		return pl.defaultKC
 	}
 	getSecret := func(ns, name string) (*corev1.Secret, error) { return pl.secrets.Secrets(ns).Get(name) }
-	getSA := func(ns, name string) (*corev1.ServiceAccount, error) { return pl.accounts.ServiceAccounts(ns).Get(name) }
+	getSA := func(ns, name string) (*corev1.ServiceAccount, error) {
+		return pl.accounts.ServiceAccounts(ns).Get(name)
+	}
 	c, err := imageplatform.CredentialsForPod(ctx, pod, getSecret, getSA)
 	if err != nil {
 		klog.FromContext(ctx).V(2).Info("ArchFit: unusable pull secrets, looking up anonymously", "pod", klog.KObj(pod), "err", err)

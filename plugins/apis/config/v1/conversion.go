@@ -76,4 +76,3 @@ func Convert_config_ArchFitArgs_To_v1_ArchFitArgs(in *config.ArchFitArgs, out *A
 	out.SkipNamespaces = c.SkipNamespaces
 	out.NamespaceSelector = c.NamespaceSelector
 }
-
