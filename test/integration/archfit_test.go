@@ -1,0 +1,243 @@
+package integration
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/component-base/metrics/legacyregistry"
+
+	"github.com/archfit/archfit/internal/registrytest"
+	"github.com/archfit/archfit/plugins/archfit"
+)
+
+// TestArchFitScheduler starts one real control plane and one archfit
+// scheduler (from scheduler-config/archfit-scheduler.yaml) for the whole
+// binary; each scenario is a subtest with its own nodes and namespace.
+func TestArchFitScheduler(t *testing.T) {
+	cp := startControlPlane(t)
+	cs := cp.client
+
+	reg := registrytest.New()
+	t.Cleanup(reg.Close)
+	slow := registrytest.New() // a registry that hangs, for the stall scenario
+	t.Cleanup(slow.Close)
+	multi, amd, arm := reg.Host+"/app/multi:1", reg.Host+"/app/amd:1", reg.Host+"/app/arm:1"
+	for _, err := range []error{
+		second(reg.PushIndex("app/multi:1", []string{"linux/amd64", "linux/arm64"}, false, true)),
+		second(reg.PushImage("app/amd:1", "linux/amd64", false)),
+		second(reg.PushImage("app/arm:1", "linux/arm64", true)),
+		second(slow.PushImage("app/stuck:1", "linux/arm64", false)),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	slow.SetFault("/manifests/", registrytest.Fault{Delay: 30 * time.Second})
+
+	startScheduler(t, shippedConfig(t, "archfit-scheduler.yaml", cp.kubeconfig, []string{reg.Host, slow.Host}))
+
+	t.Run("multi-arch image goes to the cheaper arm64 node", func(t *testing.T) {
+		ns, sc := "multi", "multi"
+		createNamespace(t, cs, ns)
+		createNode(t, cs, sc, "multi-amd", "amd64", instanceType("m6i.large"))
+		createNode(t, cs, sc, "multi-arm", "arm64", instanceType("m7g.large"))
+		// Load the arm64 node, so that without ArchFit's cost score every
+		// other score would pick amd64: the test cannot pass by a tie.
+		createPod(t, cs, ns, sc, "existing", multi, onNode("multi-arm"), cpu("700m"))
+		createPod(t, cs, ns, sc, "web", multi, cpu("500m"))
+		if node := waitBound(t, cs, ns, "web", 30*time.Second); node != "multi-arm" {
+			t.Fatalf("bound to %s, want multi-arm", node)
+		}
+		note := waitEvent(t, cs, ns, "web", archfit.EventPlacedCheaper)
+		if !strings.Contains(note, "arm64") || !strings.Contains(note, "estimated saving") {
+			t.Errorf("Event note = %q", note)
+		}
+	})
+
+	t.Run("amd64-only image goes to amd64 even when arm64 is cheaper and emptier", func(t *testing.T) {
+		ns, sc := "amdonly", "amdonly"
+		createNamespace(t, cs, ns)
+		createNode(t, cs, sc, "amdonly-amd", "amd64", instanceType("m6i.large"))
+		createNode(t, cs, sc, "amdonly-arm", "arm64", instanceType("m7g.large"))
+		// Load the amd64 node so that every other score prefers arm64.
+		createPod(t, cs, ns, sc, "existing", multi, onNode("amdonly-amd"), cpu("1"))
+		createPod(t, cs, ns, sc, "legacy", amd)
+		if node := waitBound(t, cs, ns, "legacy", 30*time.Second); node != "amdonly-amd" {
+			t.Fatalf("bound to %s, want amdonly-amd", node)
+		}
+		note := waitEvent(t, cs, ns, "legacy", archfit.EventImageLacksArch)
+		if !strings.Contains(note, amd) || !strings.Contains(note, "arm64") {
+			t.Errorf("Event should name the blocking image: %q", note)
+		}
+	})
+
+	t.Run("arm64-only image goes to arm64 even when amd64 is cheaper", func(t *testing.T) {
+		ns, sc := "armonly", "armonly"
+		createNamespace(t, cs, ns)
+		createNode(t, cs, sc, "armonly-amd", "amd64", hourlyPrice("0.01"))
+		createNode(t, cs, sc, "armonly-arm", "arm64", hourlyPrice("0.50"))
+		createPod(t, cs, ns, sc, "edge", arm)
+		if node := waitBound(t, cs, ns, "edge", 30*time.Second); node != "armonly-arm" {
+			t.Fatalf("bound to %s, want armonly-arm", node)
+		}
+	})
+
+	t.Run("an amd64-only init container restricts the pod", func(t *testing.T) {
+		ns, sc := "init", "init"
+		createNamespace(t, cs, ns)
+		createNode(t, cs, sc, "init-amd", "amd64", instanceType("m6i.large"))
+		createNode(t, cs, sc, "init-arm", "arm64", instanceType("m7g.large"))
+		createPod(t, cs, ns, sc, "migrate", multi, initImage(amd))
+		if node := waitBound(t, cs, ns, "migrate", 30*time.Second); node != "init-amd" {
+			t.Fatalf("bound to %s, want init-amd", node)
+		}
+	})
+
+	t.Run("the pod's own required affinity for amd64 is respected", func(t *testing.T) {
+		ns, sc := "affinity", "affinity"
+		createNamespace(t, cs, ns)
+		createNode(t, cs, sc, "affinity-amd", "amd64", instanceType("m6i.large"))
+		createNode(t, cs, sc, "affinity-arm", "arm64", instanceType("m7g.large"))
+		createPod(t, cs, ns, sc, "pinned", multi, nodeSelector("kubernetes.io/arch", "amd64"))
+		if node := waitBound(t, cs, ns, "pinned", 30*time.Second); node != "affinity-amd" {
+			t.Fatalf("bound to %s, want affinity-amd", node)
+		}
+	})
+
+	t.Run("an unknown image follows unknownImagePolicy Fallback to amd64", func(t *testing.T) {
+		ns, sc := "unknown", "unknown"
+		createNamespace(t, cs, ns)
+		createNode(t, cs, sc, "unknown-amd", "amd64", instanceType("m6i.large"))
+		createNode(t, cs, sc, "unknown-arm", "arm64", instanceType("m7g.large"))
+		createPod(t, cs, ns, sc, "mystery", reg.Host+"/app/not-pushed:1")
+		if node := waitBound(t, cs, ns, "mystery", 30*time.Second); node != "unknown-amd" {
+			t.Fatalf("bound to %s, want unknown-amd", node)
+		}
+		note := waitEvent(t, cs, ns, "mystery", archfit.EventImageUnknown)
+		if !strings.Contains(note, "not_found") || !strings.Contains(note, "Fallback") {
+			t.Errorf("Event note = %q", note)
+		}
+	})
+
+	t.Run("a node without an arch label falls back to status.nodeInfo", func(t *testing.T) {
+		ns, sc := "status", "status"
+		createNamespace(t, cs, ns)
+		createNode(t, cs, sc, "status-amd", "amd64", hourlyPrice("0.01"))
+		createNode(t, cs, sc, "status-arm", "arm64", statusArchOnly())
+		createPod(t, cs, ns, sc, "edge", arm)
+		if node := waitBound(t, cs, ns, "edge", 30*time.Second); node != "status-arm" {
+			t.Fatalf("bound to %s, want status-arm", node)
+		}
+	})
+
+	t.Run("a pod that no node fits stays Pending with the reason", func(t *testing.T) {
+		ns, sc := "nofit", "nofit"
+		createNamespace(t, cs, ns)
+		createNode(t, cs, sc, "nofit-amd-1", "amd64")
+		createNode(t, cs, sc, "nofit-amd-2", "amd64")
+		createPod(t, cs, ns, sc, "edge", arm)
+		msg := waitUnschedulable(t, cs, ns, "edge")
+		if !strings.Contains(msg, archfit.ErrReasonImageArchitecture) {
+			t.Fatalf("condition message %q lacks %q", msg, archfit.ErrReasonImageArchitecture)
+		}
+		// A matching node joining requeues it (QueueingHint), well before
+		// the periodic flush of unschedulable pods.
+		createNode(t, cs, sc, "nofit-arm", "arm64")
+		if node := waitBound(t, cs, ns, "edge", 60*time.Second); node != "nofit-arm" {
+			t.Fatalf("bound to %s, want nofit-arm", node)
+		}
+	})
+
+	t.Run("a pod of the default scheduler is untouched", func(t *testing.T) {
+		ns, sc := "theirs", "theirs"
+		createNamespace(t, cs, ns)
+		createNode(t, cs, sc, "theirs-arm", "arm64")
+		createPod(t, cs, ns, sc, "theirs", amd, schedulerName("default-scheduler"))
+		createPod(t, cs, ns, sc, "ours", arm)
+		waitBound(t, cs, ns, "ours", 30*time.Second)
+		p, err := cs.CoreV1().Pods(ns).Get(context.Background(), "theirs", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Spec.NodeName != "" || len(p.Status.Conditions) != 0 {
+			t.Fatalf("archfit-scheduler touched a default-scheduler pod: node %q, conditions %+v", p.Spec.NodeName, p.Status.Conditions)
+		}
+		if ev := eventsFor(t, cs, ns, "theirs"); len(ev) != 0 {
+			t.Fatalf("Events on a default-scheduler pod: %v", ev)
+		}
+	})
+
+	t.Run("a registry that hangs for 30s does not stall other pods", func(t *testing.T) {
+		ns, sc := "stall", "stall"
+		createNamespace(t, cs, ns)
+		createNode(t, cs, sc, "stall-amd", "amd64", instanceType("m6i.large"))
+		createNode(t, cs, sc, "stall-arm", "arm64", instanceType("m7g.large"))
+		createPod(t, cs, ns, sc, "stuck", slow.Host+"/app/stuck:1")
+		for _, n := range []string{"a", "b", "c", "d", "e"} {
+			createPod(t, cs, ns, sc, "free-"+n, multi)
+		}
+		for _, n := range []string{"a", "b", "c", "d", "e"} {
+			waitBound(t, cs, ns, "free-"+n, 20*time.Second)
+		}
+		p, err := cs.CoreV1().Pods(ns).Get(context.Background(), "stuck", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Spec.NodeName != "" {
+			t.Fatalf("the stuck pod was bound to %s before its lookup could finish", p.Spec.NodeName)
+		}
+		msg := waitUnschedulable(t, cs, ns, "stuck")
+		if !strings.Contains(msg, archfit.ErrReasonLookupPending) {
+			t.Errorf("condition message %q lacks %q", msg, archfit.ErrReasonLookupPending)
+		}
+		// The lookup times out after requestTimeout (10s in the shipped
+		// config); the pod is then activated at once and placed by the
+		// Fallback policy, long before the 5-minute unschedulable flush.
+		if node := waitBound(t, cs, ns, "stuck", 90*time.Second); node != "stall-amd" {
+			t.Fatalf("bound to %s, want stall-amd (Fallback)", node)
+		}
+	})
+
+	t.Run("metrics record decisions by arch", func(t *testing.T) {
+		for _, arch := range []string{"arm64", "amd64"} {
+			if v := gatherValue(t, "archfit_scheduler_decisions_total", map[string]string{"profile": "archfit-scheduler", "arch": arch}); v < 1 {
+				t.Errorf("decisions{arch=%s} = %v", arch, v)
+			}
+		}
+		if v := gatherValue(t, "archfit_scheduler_pods_constrained_total", map[string]string{"profile": "archfit-scheduler", "reason": "lookup_pending"}); v < 1 {
+			t.Errorf("lookup_pending = %v", v)
+		}
+	})
+}
+
+func second(_ string, err error) error { return err }
+
+func gatherValue(t *testing.T, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := legacyregistry.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			got := map[string]string{}
+			for _, l := range m.GetLabel() {
+				got[l.GetName()] = l.GetValue()
+			}
+			for k, v := range labels {
+				if got[k] != v {
+					continue next
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
+}
