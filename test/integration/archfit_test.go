@@ -2,12 +2,15 @@ package integration
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/component-base/metrics/legacyregistry"
+	"k8s.io/klog/v2/ktesting"
 
 	"github.com/archfit/archfit/internal/registrytest"
 	"github.com/archfit/archfit/plugins/archfit"
@@ -198,6 +201,23 @@ func TestArchFitScheduler(t *testing.T) {
 		// Fallback policy, long before the 5-minute unschedulable flush.
 		if node := waitBound(t, cs, ns, "stuck", 90*time.Second); node != "stall-amd" {
 			t.Fatalf("bound to %s, want stall-amd (Fallback)", node)
+		}
+	})
+
+	t.Run("a bad ArchFit arg stops the scheduler at start-up, naming the field", func(t *testing.T) {
+		good := shippedConfig(t, "archfit-scheduler.yaml", cp.kubeconfig, []string{reg.Host})
+		b, err := os.ReadFile(good)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad := filepath.Join(t.TempDir(), "bad.yaml")
+		if err := os.WriteFile(bad, []byte(strings.Replace(string(b), "lookupBudget: 100ms", "lookupBudget: 3s", 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, ctx := ktesting.NewTestContext(t)
+		_, _, err = setupScheduler(ctx, t, bad)
+		if err == nil || !strings.Contains(err.Error(), "lookupBudget") {
+			t.Fatalf("setup err = %v, want it to name lookupBudget", err)
 		}
 	})
 

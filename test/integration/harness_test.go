@@ -26,7 +26,9 @@ import (
 	"k8s.io/klog/v2/ktesting"
 	apiservertesting "k8s.io/kubernetes/cmd/kube-apiserver/app/testing"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app"
+	schedulerappconfig "k8s.io/kubernetes/cmd/kube-scheduler/app/config"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app/options"
+	"k8s.io/kubernetes/pkg/scheduler"
 
 	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/imageplatform"
@@ -113,26 +115,7 @@ func startScheduler(t *testing.T, configFile string) {
 	t.Helper()
 	_, ctx := ktesting.NewTestContext(t)
 	ctx, cancel := context.WithCancel(ctx)
-
-	opts := options.NewOptions()
-	// A private feature-gate registry, as kube-scheduler's own test server
-	// does, so flags parsed here do not leak into the process defaults.
-	fg := utilfeature.DefaultMutableFeatureGate.DeepCopy()
-	ev := utilcompatibility.DefaultKubeEffectiveVersionForTest()
-	ev.SetEmulationVersion(fg.EmulationVersion())
-	ev.SetMinCompatibilityVersion(fg.MinCompatibilityVersion())
-	reg := compatibility.NewComponentGlobalsRegistry()
-	if err := reg.Register(compatibility.DefaultKubeComponent, ev, fg); err != nil {
-		t.Fatal(err)
-	}
-	opts.ComponentGlobalsRegistry = reg
-	if err := opts.ComponentGlobalsRegistry.Set(); err != nil {
-		t.Fatal(err)
-	}
-	opts.ConfigFile = configFile
-	opts.SecureServing.BindPort = 0 // 10259 would clash with parallel test binaries
-
-	cc, sched, err := app.Setup(ctx, opts, app.WithPlugin(archfit.Name, archfit.New))
+	cc, sched, err := setupScheduler(ctx, t, configFile)
 	if err != nil {
 		cancel()
 		t.Fatalf("scheduler setup: %v", err)
@@ -159,6 +142,28 @@ func startScheduler(t *testing.T, configFile string) {
 		t.Fatalf("scheduler exited at start: %v", err)
 	case <-time.After(200 * time.Millisecond):
 	}
+}
+
+func setupScheduler(ctx context.Context, t *testing.T, configFile string) (*schedulerappconfig.CompletedConfig, *scheduler.Scheduler, error) {
+	t.Helper()
+	opts := options.NewOptions()
+	// A private feature-gate registry, as kube-scheduler's own test server
+	// does, so flags parsed here do not leak into the process defaults.
+	fg := utilfeature.DefaultMutableFeatureGate.DeepCopy()
+	ev := utilcompatibility.DefaultKubeEffectiveVersionForTest()
+	ev.SetEmulationVersion(fg.EmulationVersion())
+	ev.SetMinCompatibilityVersion(fg.MinCompatibilityVersion())
+	reg := compatibility.NewComponentGlobalsRegistry()
+	if err := reg.Register(compatibility.DefaultKubeComponent, ev, fg); err != nil {
+		t.Fatal(err)
+	}
+	opts.ComponentGlobalsRegistry = reg
+	if err := opts.ComponentGlobalsRegistry.Set(); err != nil {
+		t.Fatal(err)
+	}
+	opts.ConfigFile = configFile
+	opts.SecureServing.BindPort = 0 // 10259 would clash with parallel test binaries
+	return app.Setup(ctx, opts, app.WithPlugin(archfit.Name, archfit.New))
 }
 
 type nodeOpt func(*corev1.Node)

@@ -1,0 +1,66 @@
+package archfit
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	fwk "k8s.io/kube-scheduler/framework"
+	"k8s.io/kubernetes/pkg/scheduler/framework"
+	st "k8s.io/kubernetes/pkg/scheduler/testing"
+
+	"github.com/archfit/archfit/plugins/apis/config"
+)
+
+// BenchmarkPreFilterWarm is PreFilter for a pod whose images are cached.
+func BenchmarkPreFilterWarm(b *testing.B) {
+	im := newImages(b)
+	pl := newPlugin(b, defaultArgs(func(a *config.ArchFitArgs) { a.InsecureRegistries = []string{im.reg.Host} }))
+	pod := st.MakePod().Name("p").UID("p").Container(im.amd).Container(im.multi).Obj()
+	nodes := []fwk.NodeInfo{nodeInfo(archNode("arm", "arm64", "")), nodeInfo(archNode("amd", "amd64", ""))}
+	pl.evaluate(context.Background(), pod)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, s := pl.PreFilter(ctx, framework.NewCycleState(), pod, nodes); !s.IsSuccess() {
+			b.Fatal(s)
+		}
+	}
+}
+
+// BenchmarkFilterScorePerNode is Filter + Score + its share of
+// NormalizeScore for one node on the cache-hit path. Target: ≤ 0.3 µs and
+// 0 allocs per node.
+func BenchmarkFilterScorePerNode(b *testing.B) {
+	im := newImages(b)
+	pl := newPlugin(b, defaultArgs(func(a *config.ArchFitArgs) { a.InsecureRegistries = []string{im.reg.Host} }))
+	pod := st.MakePod().Name("p").UID("p").Container(im.multi).Obj()
+	const n = 1000
+	nodes := make([]fwk.NodeInfo, n)
+	types := []struct{ arch, it string }{{"arm64", "m7g.large"}, {"amd64", "m6i.large"}, {"arm64", ""}, {"amd64", "c6i.xlarge"}}
+	for i := range nodes {
+		ty := types[i%len(types)]
+		nodes[i] = nodeInfo(archNode(fmt.Sprintf("n%d", i), ty.arch, ty.it))
+	}
+	// One node of a third arch keeps PreFilter from returning Skip, so
+	// Filter really runs.
+	state := framework.NewCycleState()
+	if _, s := pl.PreFilter(context.Background(), state, pod, append(nodes, nodeInfo(archNode("s390", "s390x", "")))); !s.IsSuccess() {
+		b.Fatal(s)
+	}
+	scores := make(fwk.NodeScoreList, n)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for j, ni := range nodes {
+			if s := pl.Filter(ctx, state, pod, ni); !s.IsSuccess() {
+				b.Fatal(s)
+			}
+			sc, _ := pl.Score(ctx, state, pod, ni)
+			scores[j] = fwk.NodeScore{Name: ni.Node().Name, Score: sc}
+		}
+		pl.NormalizeScore(ctx, state, pod, scores)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/node")
+}
