@@ -43,9 +43,18 @@ lint:
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
+# The generated code is committed, so a build needs no protoc. To regenerate:
+# apt-get install protobuf-compiler, then make proto (plugins are pinned).
+PROTOC_GEN_GO_VERSION      := v1.36.11
+PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
+TOOLS := $(abspath $(BIN))/tools
+
 proto:
-	@ls expander/*.proto >/dev/null 2>&1 || { echo "no .proto yet: the expander (issue 4) adds expander/*.proto"; exit 1; }
-	protoc --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative expander/*.proto
+	@command -v protoc >/dev/null || { echo "protoc not found: apt-get install protobuf-compiler"; exit 1; }
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	PATH=$(TOOLS):$$PATH protoc --go_out=. --go_opt=paths=source_relative \
+	  --go-grpc_out=. --go-grpc_opt=paths=source_relative expander/protos/expander.proto
 
 clean:
 	rm -rf $(BIN)

@@ -34,6 +34,7 @@ type options struct {
 	allowedPrivate   []string
 	defaultKeychain  authn.Keychain
 	rootCAs          *x509.CertPool
+	hubMirror        string
 	userAgent        string
 	now              func() time.Time
 }
@@ -77,6 +78,11 @@ func WithInsecureRegistries(hosts ...string) Option {
 func WithAllowedPrivateRegistries(hosts ...string) Option {
 	return func(o *options) { o.allowedPrivate = append(o.allowedPrivate, hosts...) }
 }
+
+// WithDockerHubMirror looks up Docker Hub images (nginx, docker.io/x/y) in
+// this registry instead, as an air-gapped cluster's containerd mirror does.
+// The platforms of a mirrored copy are the original's.
+func WithDockerHubMirror(host string) Option { return func(o *options) { o.hubMirror = host } }
 
 // WithDefaultKeychain adds credentials used for every lookup after the
 // pod's own (for example a docker config file mounted into the scheduler).
@@ -123,6 +129,11 @@ func buildOptions(opts []Option) (*options, error) {
 		return nil, fmt.Errorf("cache size must be at least 1, got %d", o.cacheSize)
 	case o.breakerThreshold < 1 || o.breakerCooldown <= 0:
 		return nil, fmt.Errorf("circuit breaker needs threshold ≥ 1 and a positive cooldown, got %d and %v", o.breakerThreshold, o.breakerCooldown)
+	}
+	if o.hubMirror != "" {
+		if err := ValidateHostPort(o.hubMirror); err != nil {
+			return nil, fmt.Errorf("docker hub mirror: %w", err)
+		}
 	}
 	for _, h := range o.insecure {
 		if err := ValidateHostPort(h); err != nil {

@@ -182,16 +182,28 @@ func (r *RegistryResolver) store(key refKey, res Result, refresh bool) {
 // applying Docker Hub defaults (nginx → index.docker.io/library/nginx:latest)
 // and the plain-HTTP allow-list.
 func (r *RegistryResolver) ParseReference(image string) (name.Reference, error) {
-	return parseReference(image, r.guard.insecure)
+	return parseReference(image, r.guard.insecure, r.o.hubMirror)
 }
 
-func parseReference(image string, insecure map[string]bool) (name.Reference, error) {
+func parseReference(image string, insecure map[string]bool, hubMirror string) (name.Reference, error) {
 	if strings.TrimSpace(image) != image || image == "" {
 		return nil, fmt.Errorf("%w %q: empty or surrounded by spaces", ErrInvalidReference, image)
 	}
 	ref, err := name.ParseReference(image)
 	if err != nil {
 		return nil, fmt.Errorf("%w %q: %v", ErrInvalidReference, image, err)
+	}
+	if hubMirror != "" && ref.Context().RegistryStr() == name.DefaultRegistry {
+		mirrored := hubMirror + "/" + ref.Context().RepositoryStr()
+		if d, ok := ref.(name.Digest); ok {
+			mirrored += "@" + d.DigestStr()
+		} else {
+			mirrored += ":" + ref.Identifier()
+		}
+		image = mirrored
+		if ref, err = name.ParseReference(image); err != nil {
+			return nil, fmt.Errorf("%w %q: %v", ErrInvalidReference, image, err)
+		}
 	}
 	if insecure[ref.Context().RegistryStr()] {
 		if ref, err = name.ParseReference(image, name.Insecure); err != nil {

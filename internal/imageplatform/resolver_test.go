@@ -481,3 +481,19 @@ func TestPerRegistryConcurrencyCap(t *testing.T) {
 		t.Fatalf("max concurrent requests = %d, want 1", max)
 	}
 }
+
+func TestDockerHubMirror(t *testing.T) {
+	reg := registrytest.New()
+	defer reg.Close()
+	ok(t)(reg.PushIndex("library/nginx:1.27", []string{"linux/amd64", "linux/arm64"}, false, true))
+	r := newResolver(t, reg, imageplatform.WithDockerHubMirror(reg.Host))
+	for _, img := range []string{"nginx:1.27", "docker.io/library/nginx:1.27", "index.docker.io/library/nginx:1.27"} {
+		res := resolve(r, img)
+		if res.Err != nil || len(res.Platforms) != 2 {
+			t.Errorf("%s via mirror: %+v", img, res)
+		}
+	}
+	if ref, err := r.ParseReference("ghcr.io/org/app:1"); err != nil || ref.Context().RegistryStr() != "ghcr.io" {
+		t.Errorf("a non-Hub image must not be mirrored: %v %v", ref, err)
+	}
+}
