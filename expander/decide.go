@@ -84,6 +84,7 @@ type option struct {
 
 type podEntry struct {
 	pod *corev1.Pod
+	cpu float64 // requested vCPU, computed once per distinct pod
 	pp  imageplatform.PodPlatforms
 }
 
@@ -127,12 +128,12 @@ func decode(req *protos.BestOptionsRequest) ([]*option, []*podEntry, error) {
 				if err := p.Unmarshal(b); err != nil {
 					return nil, nil, fmt.Errorf("%w: options[%d] (%s) pod %d: %v", ErrInvalidRequest, i, o.NodeGroupId, j, err)
 				}
-				e = &podEntry{pod: p}
+				e = &podEntry{pod: p, cpu: podCPU(p)}
 				pods[string(b)] = e
 				order = append(order, e)
 			}
 			opt.pods = append(opt.pods, e)
-			opt.cpu += podCPU(e.pod)
+			opt.cpu += e.cpu
 		}
 		out = append(out, opt)
 	}

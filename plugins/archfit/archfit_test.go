@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/informers"
 	clientsetfake "k8s.io/client-go/kubernetes/fake"
+	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
 	schedconfig "k8s.io/kubernetes/pkg/scheduler/apis/config"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
@@ -61,14 +62,31 @@ func defaultArgs(mutate func(*config.ArchFitArgs)) *config.ArchFitArgs {
 	return out
 }
 
+// activations records pods the plugin re-activates.
+type activations chan string
+
+func (a activations) Activate(_ klog.Logger, pods map[string]*corev1.Pod) {
+	for k := range pods {
+		select {
+		case a <- k:
+		default:
+		}
+	}
+}
+
 func newPlugin(t testing.TB, args *config.ArchFitArgs, objs ...runtime.Object) *ArchFit {
+	t.Helper()
+	return newPluginWithActivator(t, args, make(activations, 16), objs...)
+}
+
+func newPluginWithActivator(t testing.TB, args *config.ArchFitArgs, act activations, objs ...runtime.Object) *ArchFit {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	cs := clientsetfake.NewClientset(objs...)
 	inf := informers.NewSharedInformerFactory(cs, 0)
 	fh, err := frameworkruntime.NewFramework(ctx, nil, &schedconfig.KubeSchedulerProfile{SchedulerName: "archfit-scheduler"},
-		frameworkruntime.WithClientSet(cs), frameworkruntime.WithInformerFactory(inf))
+		frameworkruntime.WithClientSet(cs), frameworkruntime.WithInformerFactory(inf), frameworkruntime.WithPodActivator(act))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,14 +236,24 @@ func TestPreFilterSkipsWhenEveryNodeFits(t *testing.T) {
 func TestPreFilterBudget(t *testing.T) {
 	im := newImages(t)
 	im.reg.SetFault("/manifests/", registrytest.Fault{Delay: 400 * time.Millisecond})
-	pl := newPlugin(t, defaultArgs(func(a *config.ArchFitArgs) {
+	act := make(activations, 16)
+	pl := newPluginWithActivator(t, defaultArgs(func(a *config.ArchFitArgs) {
 		a.InsecureRegistries = []string{im.reg.Host}
 		a.LookupBudget = metav1.Duration{Duration: 20 * time.Millisecond}
-	}))
-	pod := st.MakePod().Name("slow").UID("slow").Container(im.reg.Host + "/app/arm:1").Obj()
+	}), act)
+	pod := st.MakePod().Namespace("default").Name("slow").UID("slow").Container(im.reg.Host + "/app/arm:1").Obj()
 	_, status := pl.PreFilter(context.Background(), framework.NewCycleState(), pod, []fwk.NodeInfo{nodeInfo(archNode("a", "arm64", ""))})
 	if status.Code() != fwk.UnschedulableAndUnresolvable || !strings.Contains(status.Message(), ErrReasonLookupPending) {
 		t.Fatalf("PreFilter = %v, want pending", status)
+	}
+	// The pod is re-activated as soon as its lookup completes.
+	select {
+	case key := <-act:
+		if key != "default/slow" {
+			t.Fatalf("activated %q, want default/slow", key)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the pod was never re-activated after its lookup finished")
 	}
 	// The lookup finishes in the background; the next cycle finds it cached.
 	deadline := time.Now().Add(10 * time.Second)

@@ -16,11 +16,18 @@ import (
 	"github.com/archfit/archfit/plugins/archfit"
 )
 
-// TestArchFitScheduler starts one real control plane and one archfit
-// scheduler (from scheduler-config/archfit-scheduler.yaml) for the whole
-// binary; each scenario is a subtest with its own nodes and namespace.
-func TestArchFitScheduler(t *testing.T) {
+// TestArchfit starts one real control plane for the whole binary; the
+// scheduler and the expander run against it, each scenario a subtest with
+// its own nodes and namespace.
+func TestArchfit(t *testing.T) {
 	cp := startControlPlane(t)
+	t.Run("scheduler", func(t *testing.T) { schedulerScenarios(t, cp) })
+	t.Run("expander", func(t *testing.T) { expanderScenarios(t, cp) })
+}
+
+// schedulerScenarios runs one archfit scheduler from
+// scheduler-config/archfit-scheduler.yaml.
+func schedulerScenarios(t *testing.T, cp *controlPlane) {
 	cs := cp.client
 
 	reg := registrytest.New()
