@@ -141,6 +141,7 @@ func New(ctx context.Context, obj runtime.Object, h fwk.Handle) (fwk.Plugin, err
 		imageplatform.WithCacheSize(int(args.CacheSize)),
 		imageplatform.WithInsecureRegistries(args.InsecureRegistries...),
 		imageplatform.WithAllowedPrivateRegistries(args.AllowedPrivateRegistries...),
+		imageplatform.WithDockerHubMirror(args.DockerHubMirror),
 		imageplatform.WithUserAgent("archfit-scheduler"),
 	}
 	if args.DockerConfigFile != "" {

@@ -124,6 +124,7 @@ func TestNewRejectsBadArgs(t *testing.T) {
 		{"weight", func(a *config.ArchFitArgs) { a.ArchitectureWeights = map[string]float64{"arm64": -1} }, "architectureWeights[arm64]"},
 		{"insecure registry", func(a *config.ArchFitArgs) { a.InsecureRegistries = []string{"ok:5000", "http://x/y"} }, "insecureRegistries[1]"},
 		{"budget too long", func(a *config.ArchFitArgs) { a.LookupBudget = metav1.Duration{Duration: 5 * time.Second} }, "lookupBudget"},
+		{"docker hub mirror", func(a *config.ArchFitArgs) { a.DockerHubMirror = "https://mirror/" }, "dockerHubMirror"},
 		{"tag TTL", func(a *config.ArchFitArgs) { a.TagTTL = metav1.Duration{} }, "tagTTL"},
 		{"concurrency", func(a *config.ArchFitArgs) { a.MaxConcurrentRequestsPerRegistry = 0 }, "maxConcurrentRequestsPerRegistry"},
 		{"price table", func(a *config.ArchFitArgs) { a.PriceTable = "/does/not/exist.yaml" }, "priceTable"},

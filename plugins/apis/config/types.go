@@ -17,6 +17,7 @@ type ArchFitArgs struct {
 	PriceAnnotation                  string
 	InsecureRegistries               []string
 	AllowedPrivateRegistries         []string
+	DockerHubMirror                  string
 	LookupBudget                     metav1.Duration
 	TagTTL                           metav1.Duration
 	NegativeTTL                      metav1.Duration

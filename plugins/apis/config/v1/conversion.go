@@ -51,6 +51,7 @@ func Convert_v1_ArchFitArgs_To_config_ArchFitArgs(in *ArchFitArgs, out *config.A
 	out.CacheSize = deref(c.CacheSize)
 	out.UsePullSecrets = deref(c.UsePullSecrets)
 	out.DockerConfigFile = deref(c.DockerConfigFile)
+	out.DockerHubMirror = deref(c.DockerHubMirror)
 	out.SkipNamespaces = c.SkipNamespaces
 	out.NamespaceSelector = c.NamespaceSelector
 }
@@ -73,6 +74,7 @@ func Convert_config_ArchFitArgs_To_v1_ArchFitArgs(in *config.ArchFitArgs, out *A
 	out.CacheSize = ptr(c.CacheSize)
 	out.UsePullSecrets = ptr(c.UsePullSecrets)
 	out.DockerConfigFile = ptr(c.DockerConfigFile)
+	out.DockerHubMirror = ptr(c.DockerHubMirror)
 	out.SkipNamespaces = c.SkipNamespaces
 	out.NamespaceSelector = c.NamespaceSelector
 }

@@ -40,6 +40,7 @@ func SetDefaults_ArchFitArgs(obj *ArchFitArgs) {
 	str(&obj.PriceTable, "")
 	str(&obj.PriceAnnotation, DefaultPriceAnnotation)
 	str(&obj.DockerConfigFile, "")
+	str(&obj.DockerHubMirror, "")
 	dur(&obj.LookupBudget, DefaultLookupBudget)
 	dur(&obj.TagTTL, DefaultTagTTL)
 	dur(&obj.NegativeTTL, DefaultNegativeTTL)

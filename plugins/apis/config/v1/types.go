@@ -35,6 +35,9 @@ type ArchFitArgs struct {
 	// AllowedPrivateRegistries may resolve to loopback or link-local
 	// addresses (refused otherwise, against SSRF).
 	AllowedPrivateRegistries []string `json:"allowedPrivateRegistries,omitempty"`
+	// DockerHubMirror looks Docker Hub images up in this registry instead
+	// (air-gapped clusters with a containerd mirror).
+	DockerHubMirror *string `json:"dockerHubMirror,omitempty"`
 	// LookupBudget is how long PreFilter waits for a pending lookup before
 	// sending the pod back to the queue. The scheduling cycle is serial, so
 	// keep it short. Default 100ms, at most 1s.
@@ -91,6 +94,7 @@ func (in *ArchFitArgs) DeepCopyInto(out *ArchFitArgs) {
 	out.PriceTable = cp(in.PriceTable)
 	out.PriceAnnotation = cp(in.PriceAnnotation)
 	out.DockerConfigFile = cp(in.DockerConfigFile)
+	out.DockerHubMirror = cp(in.DockerHubMirror)
 	out.LookupBudget = cpd(in.LookupBudget)
 	out.TagTTL = cpd(in.TagTTL)
 	out.NegativeTTL = cpd(in.NegativeTTL)

@@ -51,6 +51,11 @@ func ValidateArchFitArgs(path *field.Path, args *config.ArchFitArgs) error {
 			errs = append(errs, field.Invalid(path.Child("allowedPrivateRegistries").Index(i), h, err.Error()))
 		}
 	}
+	if args.DockerHubMirror != "" {
+		if err := imageplatform.ValidateHostPort(args.DockerHubMirror); err != nil {
+			errs = append(errs, field.Invalid(path.Child("dockerHubMirror"), args.DockerHubMirror, err.Error()))
+		}
+	}
 	positive := func(name string, d metav1.Duration) {
 		if d.Duration <= 0 {
 			errs = append(errs, field.Invalid(path.Child(name), d.Duration.String(), "must be positive"))
