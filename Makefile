@@ -37,6 +37,7 @@ demo:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParsePlatform -fuzztime 30s ./internal/imageplatform/
 	$(GO) test -run '^$$' -fuzz FuzzParseReference -fuzztime 30s ./internal/imageplatform/
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./expander/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
