@@ -1,4 +1,4 @@
-// Package schedulerconfig tests the shipped KubeSchedulerConfiguration files
+// Tests of the shipped KubeSchedulerConfiguration files
 // with kube-scheduler's own strict loader, so a typo here fails CI rather
 // than a scheduler start in someone's cluster.
 package schedulerconfig

@@ -1,74 +1,125 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
 
-	"github.com/archfit/archfit/internal/imageplatform"
-	"github.com/archfit/archfit/internal/registrytest"
+	"github.com/archfit/archfit/internal/demo"
 )
 
-// sampleImages is the mix the field actually has: multi-arch, single-arch
-// of each kind, Docker manifest lists, and BuildKit attestations.
-var sampleImages = []struct {
-	repoTag   string
-	platforms []string
-	docker    bool
-	attest    bool
-}{
-	{"library/nginx:1.27", []string{"linux/amd64", "linux/arm64", "linux/arm/v7"}, false, true},
-	{"team/api:2.4", []string{"linux/amd64", "linux/arm64"}, true, false},
-	{"legacy/billing:7", []string{"linux/amd64"}, false, false},
-	{"edge/sensor:1", []string{"linux/arm64"}, false, false},
-	{"ml/trainer:0.9", []string{"linux/amd64", "linux/arm64/v8"}, false, true},
-}
-
 func newDemoCommand() *cobra.Command {
-	var output string
+	o := demo.Defaults()
+	var output, mix string
+	var verbose bool
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Run archfit on an embedded default: an in-process registry with sample images",
-		Long: `demo starts an OCI registry in this process on loopback, pushes a realistic
-mix of multi-arch, amd64-only and arm64-only images (with attestation entries),
-and resolves them exactly as the scheduler plugin and expander do. No network
-or cluster is needed.`,
+		Short: "Run archfit end to end on an embedded default: no cluster, no network",
+		Long: `demo starts, inside this process and on loopback only: embedded etcd and
+kube-apiserver, the Deployment/ReplicaSet/Job controllers, kube-scheduler with
+the shipped archfit-scheduler profile (plus a default-scheduler profile),
+archfit-expander over gRPC + TLS, and an OCI registry holding a realistic mix
+of images. It runs the same workload twice, under the default scheduler with
+cluster-autoscaler's least-waste expander and under archfit, and reports pods
+per arch, pods placed on an arch their images lack (would-be exec format
+errors), nodes and cost per hour, and the saving.
+
+Cluster-autoscaler's loop is simulated (template nodes, pending pods per
+option, least-waste and priority computed as CA does); it is not CA.
+Progress goes to stderr; the report to stdout.`,
+		Example: `  archfit demo
+  archfit demo --size 60 --mix multi:50,amd64:40,arm64:10 -o json
+  archfit demo --price-table my-prices.yaml --amd64-instance-type c6i.xlarge --arm64-instance-type c7g.xlarge`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			reg := registrytest.New()
-			defer reg.Close()
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "Started an OCI registry at %s; pushing %d sample images...\n", reg.Host, len(sampleImages))
-			var images []string
-			for _, s := range sampleImages {
-				var err error
-				if len(s.platforms) == 1 {
-					_, err = reg.PushImage(s.repoTag, s.platforms[0], s.docker)
-				} else {
-					_, err = reg.PushIndex(s.repoTag, s.platforms, s.docker, s.attest)
-				}
-				if err != nil {
-					return fmt.Errorf("push %s: %w", s.repoTag, err)
-				}
-				images = append(images, reg.Host+"/"+s.repoTag)
+			if output != "table" && output != "json" {
+				return fmt.Errorf("--output %q: want table or json", output)
 			}
-			r, err := imageplatform.NewRegistryResolver(imageplatform.WithInsecureRegistries(reg.Host))
+			var err error
+			if o.Mix, err = demo.ParseMix(mix); err != nil {
+				return err
+			}
+			o.Progress = cmd.ErrOrStderr()
+			if !verbose {
+				// The embedded apiserver, scheduler and controllers log a
+				// great deal at info level; progress lines say what matters.
+				klog.SetLogger(logr.Discard())
+			}
+			rep, err := demo.Run(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(out, "Resolving platforms (HEAD for the digest, GET only for unseen digests):")
-			if failed := inspect(cmd.Context(), r, images, output, out); failed > 0 {
-				return fmt.Errorf("%d sample images failed to resolve", failed)
+			if output == "json" {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(rep)
 			}
-			before := reg.Requests()
-			inspect(cmd.Context(), r, images, "none", discard{})
-			fmt.Fprintf(out, "Second pass over the same images: %d registry requests (cache).\n", reg.Requests()-before)
+			printReport(cmd.OutOrStdout(), rep)
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	f := cmd.Flags()
+	f.StringVarP(&output, "output", "o", "table", "output format: table or json")
+	f.IntVar(&o.Size, "size", o.Size, "pods in the workload")
+	f.StringVar(&mix, "mix", "multi:70,amd64:20,arm64:10", "share of pods whose images are multi-arch, amd64-only and arm64-only, in percent")
+	f.StringVar(&o.PriceTable, "price-table", "", "instance-type price table (YAML); default: the shipped table")
+	f.StringVar(&o.AMD64Type, "amd64-instance-type", o.AMD64Type, "instance type of the amd64 node group")
+	f.StringVar(&o.ARM64Type, "arm64-instance-type", o.ARM64Type, "instance type of the arm64 node group")
+	f.IntVar(&o.InitialAMD64, "initial-amd64-nodes", o.InitialAMD64, "amd64 nodes before the workload arrives")
+	f.IntVar(&o.InitialARM64, "initial-arm64-nodes", o.InitialARM64, "arm64 nodes before the workload arrives")
+	f.BoolVar(&verbose, "verbose", false, "show the embedded components' logs")
+	f.Int64Var(&o.Seed, "seed", o.Seed, "seed for cluster-autoscaler's random tie-breaking between equally wasteful groups")
 	return cmd
 }
 
-type discard struct{}
+func printReport(w io.Writer, r *demo.Report) {
+	fmt.Fprintf(w, "\narchfit demo (%s)\n\n", r.Simulation)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "RUN\tSCHEDULER\tEXPANDER\tPODS BY ARCH\tON AN ARCH THEIR IMAGES LACK\tPENDING\tNODES\tNODE-HOURS/DAY\t%s/HOUR\n", r.Currency)
+	for _, run := range r.Runs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%.0f\t%.4f\n", run.Name, run.Scheduler, run.Expander, kv(run.PodsByArch), run.MisplacedPods, run.PendingPods, kv(run.NodesByGroup), run.NodeHours, run.CostPerHour)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\nSaving with archfit: %.2f%% of the default run's cost per hour.\n", r.SavingsPercent)
+	for _, run := range r.Runs {
+		if len(run.Misplaced) > 0 {
+			fmt.Fprintf(w, "\nWould-be exec format errors in the %s run:\n", run.Name)
+			for _, m := range run.Misplaced {
+				fmt.Fprintf(w, "  %s on %s (%s); its images are built for %s\n", m.Pod, m.Node, m.NodePlatform, strings.Join(m.ImagePlatforms, ", "))
+			}
+		}
+	}
+	if len(r.ScaleUps) > 0 {
+		fmt.Fprintln(w, "\nScale-ups (simulated cluster-autoscaler loops):")
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "RUN\tPENDING\tAMD64-ONLY\tCHOSEN\tNODES\tLEAST-WASTE\tPRIORITY (arm64 first)\tWHY")
+		for _, u := range r.ScaleUps {
+			chosen := u.Chosen
+			if chosen == "" {
+				chosen = "(vetoed)"
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%s\t%s\t%s\n", u.Run, len(u.Pods), len(u.AMD64OnlyPods), chosen, u.NodeCount, u.LeastWaste, u.Priority, u.Why)
+		}
+		tw.Flush()
+	}
+	fmt.Fprintf(w, "\nRandom tie-breaks seeded with %d; took %.1fs.\n", r.Seed, r.DurationSec)
+}
 
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
+func kv(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, m[k]))
+	}
+	return strings.Join(parts, " ")
+}

@@ -65,14 +65,3 @@ func TestInspectFailureExitsNonZero(t *testing.T) {
 	}
 }
 
-func TestDemoRuns(t *testing.T) {
-	out, err := runCLI(t, "demo")
-	if err != nil {
-		t.Fatalf("demo: %v\n%s", err, out)
-	}
-	for _, want := range []string{"legacy/billing:7", "linux/amd64,linux/arm/v7,linux/arm64", "Second pass over the same images: 0 registry requests"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("demo output lacks %q:\n%s", want, out)
-		}
-	}
-}

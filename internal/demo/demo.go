@@ -1,0 +1,315 @@
+// Package demo is `archfit demo`: archfit end to end on an embedded
+// default. It runs a real control plane, the archfit-scheduler with the
+// shipped profile, the archfit-expander over gRPC + TLS and an OCI registry,
+// all on loopback in this process, and runs one workload twice: under the
+// default scheduler with CA's least-waste expander, and under archfit.
+//
+// Cluster-autoscaler itself is not available here, so its loop is
+// simulated: template nodes per group, the pending pods per option, an
+// estimate of the node count, least-waste and priority computed as CA
+// computes them, then nodes added to the chosen group. Reports say so.
+package demo
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"k8s.io/kubernetes/cmd/kube-scheduler/app"
+	"sigs.k8s.io/yaml"
+
+	"github.com/archfit/archfit/expander/protos"
+	expanderapp "github.com/archfit/archfit/expander/app"
+	"github.com/archfit/archfit/internal/controlplane"
+	"github.com/archfit/archfit/internal/cost"
+	"github.com/archfit/archfit/internal/imageplatform"
+	"github.com/archfit/archfit/internal/registrytest"
+	"github.com/archfit/archfit/internal/testcerts"
+	_ "github.com/archfit/archfit/plugins/apis/config/scheme" // ArchFitArgs in the scheduler's scheme
+	"github.com/archfit/archfit/plugins/archfit"
+	schedulerconfig "github.com/archfit/archfit/scheduler-config"
+)
+
+// Options configure a demo.
+type Options struct {
+	Size         int    // pods in the workload
+	Mix          Mix    // share of multi-arch, amd64-only and arm64-only pods
+	PriceTable   string // instance-type price table file; empty: the shipped one
+	AMD64Type    string // instance type of the amd64 node group
+	ARM64Type    string // instance type of the arm64 node group
+	InitialAMD64 int    // nodes of each group before the workload arrives
+	InitialARM64 int
+	Seed         int64 // CA breaks least-waste ties at random; this seeds it
+	Progress     io.Writer
+	Logf         func(string, ...any)
+}
+
+// Defaults are what `archfit demo` runs without flags.
+func Defaults() Options {
+	return Options{Size: 30, Mix: Mix{Multi: 70, AMD64: 20, ARM64: 10}, AMD64Type: "m6i.xlarge", ARM64Type: "m7g.xlarge",
+		InitialAMD64: 2, InitialARM64: 1, Seed: 1}
+}
+
+// Report is the demo's result; its JSON form is a contract.
+type Report struct {
+	Runs           []RunReport `json:"runs"`
+	SavingsPercent float64     `json:"savingsPercent"`
+	ScaleUps       []ScaleUp   `json:"scaleUps"`
+	Currency       string      `json:"currency"`
+	Simulation     string      `json:"simulation"`
+	Seed           int64       `json:"seed"`
+	DurationSec    float64     `json:"durationSeconds"`
+}
+
+// RunReport is one run's outcome.
+type RunReport struct {
+	Name          string         `json:"name"`
+	Scheduler     string         `json:"scheduler"`
+	Expander      string         `json:"expander"`
+	PodsByArch    map[string]int `json:"podsByArch"`
+	MisplacedPods int            `json:"misplacedPods"`
+	Misplaced     []Misplacement `json:"misplaced,omitempty"`
+	PendingPods   int            `json:"pendingPods"`
+	NodesByGroup  map[string]int `json:"nodesByGroup"`
+	NodeHours     float64        `json:"nodeHoursPerDay"`
+	CostPerHour   float64        `json:"costPerHour"`
+}
+
+// Misplacement is a pod bound to a node whose platform its images lack:
+// a would-be exec format error.
+type Misplacement struct {
+	Pod            string   `json:"pod"`
+	Node           string   `json:"node"`
+	NodePlatform   string   `json:"nodePlatform"`
+	ImagePlatforms []string `json:"imagePlatforms"`
+}
+
+// ScaleUp is one simulated CA loop that grew a group.
+type ScaleUp struct {
+	Run        string   `json:"run"`
+	Pods       []string `json:"pods"`
+	Options    []string `json:"options"`
+	Chosen     string   `json:"chosen"`
+	NodeCount  int      `json:"nodeCount"`
+	LeastWaste string   `json:"leastWaste"`
+	Priority   string   `json:"priority"`
+	Expander   []string `json:"expander,omitempty"`
+	Why        string   `json:"why"`
+	// AMD64OnlyPods lists pending pods whose images are amd64-only; the
+	// expander must never send them to an arm64 group.
+	AMD64OnlyPods []string `json:"amd64OnlyPods,omitempty"`
+	ChosenArch    string   `json:"chosenArch"`
+}
+
+type env struct {
+	o        Options
+	start    time.Time
+	reg      *registrytest.Registry
+	cp       *controlplane.ControlPlane
+	expander protos.ExpanderClient
+	truth    imageplatform.Resolver
+	prices   *cost.Model
+	table    *cost.Table
+	refs     map[string]string // image key → reference used in pod specs
+	seq      int
+}
+
+func (e *env) progress(format string, args ...any) {
+	if e.o.Progress != nil {
+		fmt.Fprintf(e.o.Progress, "[%5.1fs] %s\n", time.Since(e.start).Seconds(), fmt.Sprintf(format, args...))
+	}
+}
+
+// Run runs the demo and returns its report.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	if o.Size < 3 {
+		return nil, fmt.Errorf("--size %d: want at least 3 pods", o.Size)
+	}
+	e := &env{o: o, start: time.Now(), refs: map[string]string{}}
+	dir, err := os.MkdirTemp("", "archfit-demo-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+
+	e.table = cost.DefaultTable()
+	if o.PriceTable != "" {
+		if e.table, err = cost.LoadTable(o.PriceTable); err != nil {
+			return nil, fmt.Errorf("--price-table: %w", err)
+		}
+	}
+	for _, it := range []string{o.AMD64Type, o.ARM64Type} {
+		if _, ok := e.table.InstanceTypes[it]; !ok {
+			return nil, fmt.Errorf("instance type %q is not in the price table", it)
+		}
+	}
+	e.prices = cost.New(e.table, nil, "")
+
+	e.progress("starting an OCI registry on loopback and pushing %d images (multi-arch, Docker manifest list, amd64-only, arm64-only, attestations)", len(images))
+	e.reg = registrytest.New()
+	defer e.reg.Close()
+	if err := e.pushImages(); err != nil {
+		return nil, err
+	}
+	if e.truth, err = imageplatform.NewRegistryResolver(imageplatform.WithInsecureRegistries(e.reg.Host), imageplatform.WithDockerHubMirror(e.reg.Host)); err != nil {
+		return nil, err
+	}
+
+	e.progress("starting embedded etcd and kube-apiserver")
+	if e.cp, err = controlplane.Start(ctx, controlplane.Options{Dir: dir, Logf: o.Logf}); err != nil {
+		return nil, err
+	}
+	defer e.cp.Stop()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	e.progress("starting the Deployment, ReplicaSet and Job controllers")
+	if err := e.cp.StartControllers(ctx); err != nil {
+		return nil, err
+	}
+
+	e.progress("starting kube-scheduler with the shipped %s profile and a default-scheduler profile", schedulerconfig.SecondaryProfile)
+	cfg, err := e.schedulerConfig()
+	if err != nil {
+		return nil, err
+	}
+	stopScheduler, err := e.cp.StartScheduler(ctx, cfg, app.WithPlugin(archfit.Name, archfit.New))
+	if err != nil {
+		return nil, err
+	}
+	defer stopScheduler()
+
+	e.progress("starting archfit-expander: gRPC over TLS on loopback")
+	conn, stopExpander, err := e.startExpander(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer stopExpander()
+	defer conn.Close()
+	e.expander = protos.NewExpanderClient(conn)
+
+	rep := &Report{Currency: e.table.Currency, Seed: o.Seed,
+		Simulation: "cluster-autoscaler is simulated: template nodes per group, pending pods per option, least-waste and priority computed as CA does; it is not CA"}
+	for _, run := range []runSpec{
+		{name: "default", scheduler: "default-scheduler", expander: "least-waste (CA; ties at random)"},
+		{name: "archfit", scheduler: "archfit-scheduler", expander: "grpc (archfit-expander), then least-waste"},
+	} {
+		rr, ups, err := e.run(ctx, run)
+		if err != nil {
+			return nil, fmt.Errorf("%s run: %w", run.name, err)
+		}
+		rep.Runs = append(rep.Runs, *rr)
+		rep.ScaleUps = append(rep.ScaleUps, ups...)
+	}
+	if d := rep.Runs[0].CostPerHour; d > 0 {
+		rep.SavingsPercent = round2(100 * (d - rep.Runs[1].CostPerHour) / d)
+	}
+	rep.DurationSec = round2(time.Since(e.start).Seconds())
+	e.progress("done")
+	return rep, nil
+}
+
+func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
+
+func (e *env) pushImages() error {
+	keys := make([]string, 0, len(images))
+	for k := range images {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		im := images[k]
+		var err error
+		if len(im.platforms) == 1 {
+			_, err = e.reg.PushImage(im.repoTag, im.platforms[0], im.docker)
+		} else {
+			_, err = e.reg.PushIndex(im.repoTag, im.platforms, im.docker, im.attest)
+		}
+		if err != nil {
+			return fmt.Errorf("push %s: %w", im.repoTag, err)
+		}
+		e.refs[k] = e.reg.Host + "/" + im.repoTag
+		if im.hub {
+			e.refs[k] = im.repoTag[len("library/"):] // "nginx:1.27", resolved through the mirror
+		}
+	}
+	return nil
+}
+
+// schedulerConfig is the shipped archfit-scheduler.yaml, with the loopback
+// registry allowed, plus a default-scheduler profile for the comparison run.
+func (e *env) schedulerConfig() ([]byte, error) {
+	b, err := schedulerconfig.Files.ReadFile(schedulerconfig.SecondaryProfile)
+	if err != nil {
+		return nil, err
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, err
+	}
+	profiles, _ := doc["profiles"].([]any)
+	found := false
+	for _, p := range profiles {
+		for _, pc := range p.(map[string]any)["pluginConfig"].([]any) {
+			pcm := pc.(map[string]any)
+			if pcm["name"] == archfit.Name {
+				args := pcm["args"].(map[string]any)
+				args["insecureRegistries"] = []any{e.reg.Host}
+				args["dockerHubMirror"] = e.reg.Host
+				found = true
+			}
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("%s has no ArchFit args", schedulerconfig.SecondaryProfile)
+	}
+	doc["profiles"] = append(profiles, map[string]any{"schedulerName": "default-scheduler"})
+	return yaml.Marshal(doc)
+}
+
+func (e *env) startExpander(ctx context.Context, dir string) (*grpc.ClientConn, func(), error) {
+	ca, err := testcerts.NewCA("archfit-demo")
+	if err != nil {
+		return nil, nil, err
+	}
+	caFile, certFile, keyFile, err := ca.WriteFiles(dir, "127.0.0.1")
+	if err != nil {
+		return nil, nil, err
+	}
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		done <- expanderapp.Run(ctx, &expanderapp.Options{
+			GRPCAddress: "127.0.0.1:0", MetricsAddress: "127.0.0.1:0",
+			TLSCertFile: certFile, TLSKeyFile: keyFile, PolicyReloadInterval: time.Minute,
+			InsecureRegistries: []string{e.reg.Host}, DockerHubMirror: e.reg.Host,
+			UnknownImagePolicy: "Fallback", FallbackArchs: []string{"amd64"},
+			ShutdownGrace: 5 * time.Second, RequestTimeout: 5 * time.Second,
+			Ready: func(g, _ string) { ready <- g },
+		})
+	}()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		cancel()
+		return nil, nil, fmt.Errorf("archfit-expander: %w", err)
+	}
+	creds, err := credentials.NewClientTLSFromFile(caFile, "") // as CA's --grpc-expander-cert
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds), grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(128<<20)))
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	return conn, func() { cancel(); <-done }, nil
+}
+
