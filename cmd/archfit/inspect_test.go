@@ -64,4 +64,3 @@ func TestInspectFailureExitsNonZero(t *testing.T) {
 		}
 	}
 }
-

@@ -23,8 +23,8 @@ import (
 	"k8s.io/kubernetes/cmd/kube-scheduler/app"
 	"sigs.k8s.io/yaml"
 
-	"github.com/archfit/archfit/expander/protos"
 	expanderapp "github.com/archfit/archfit/expander/app"
+	"github.com/archfit/archfit/expander/protos"
 	"github.com/archfit/archfit/internal/controlplane"
 	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/imageplatform"
@@ -312,4 +312,3 @@ func (e *env) startExpander(ctx context.Context, dir string) (*grpc.ClientConn, 
 	}
 	return conn, func() { cancel(); <-done }, nil
 }
-
