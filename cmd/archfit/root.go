@@ -17,6 +17,6 @@ the cluster-autoscaler expander are the separate archfit-scheduler and
 archfit-expander binaries.`,
 		SilenceUsage: true,
 	}
-	root.AddCommand(newInspectCommand(), newDemoCommand())
+	root.AddCommand(newInspectCommand(), newDemoCommand(), newReportCommand())
 	return root
 }

@@ -21,6 +21,9 @@ import (
 // its own nodes and namespace.
 func TestArchfit(t *testing.T) {
 	cp := startControlPlane(t)
+	// The report runs first: its expected prices come from the only two
+	// nodes that exist then.
+	t.Run("report", func(t *testing.T) { reportScenario(t, cp) })
 	t.Run("scheduler", func(t *testing.T) { schedulerScenarios(t, cp) })
 	t.Run("expander", func(t *testing.T) { expanderScenarios(t, cp) })
 }
