@@ -138,7 +138,9 @@ func (rep *Report) row(ctx context.Context, o Options, w workload) Row {
 	creds := imageplatform.Credentials{}
 	if o.UsePullSecrets {
 		c, err := imageplatform.CredentialsForPod(ctx, pod,
-			func(ns, n string) (*corev1.Secret, error) { return o.Client.CoreV1().Secrets(ns).Get(ctx, n, metav1.GetOptions{}) },
+			func(ns, n string) (*corev1.Secret, error) {
+				return o.Client.CoreV1().Secrets(ns).Get(ctx, n, metav1.GetOptions{})
+			},
 			func(ns, n string) (*corev1.ServiceAccount, error) {
 				return o.Client.CoreV1().ServiceAccounts(ns).Get(ctx, n, metav1.GetOptions{})
 			})
