@@ -45,6 +45,10 @@ type Options struct {
 	InitialAMD64 int    // nodes of each group before the workload arrives
 	InitialARM64 int
 	Seed         int64 // CA breaks least-waste ties at random; this seeds it
+	// Runs to compare, in order, from "default" (default scheduler + CA
+	// least-waste), "default-priority" (default scheduler + CA priority,
+	// arm64 first) and "archfit". Savings compare archfit with the first.
+	Runs []string
 	Progress     io.Writer
 	Logf         func(string, ...any)
 }
@@ -52,7 +56,7 @@ type Options struct {
 // Defaults are what `archfit demo` runs without flags.
 func Defaults() Options {
 	return Options{Size: 30, Mix: Mix{Multi: 70, AMD64: 20, ARM64: 10}, AMD64Type: "m6i.xlarge", ARM64Type: "m7g.xlarge",
-		InitialAMD64: 2, InitialARM64: 1, Seed: 1}
+		InitialAMD64: 2, InitialARM64: 1, Seed: 1, Runs: []string{"default", "archfit"}}
 }
 
 // Report is the demo's result; its JSON form is a contract.
@@ -127,6 +131,9 @@ func (e *env) progress(format string, args ...any) {
 
 // Run runs the demo and returns its report.
 func Run(ctx context.Context, o Options) (*Report, error) {
+	if len(o.Runs) == 0 {
+		o.Runs = Defaults().Runs
+	}
 	if o.Size < 3 {
 		return nil, fmt.Errorf("--size %d: want at least 3 pods", o.Size)
 	}
@@ -194,10 +201,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 	rep := &Report{Currency: e.table.Currency, Seed: o.Seed,
 		Simulation: "cluster-autoscaler is simulated: template nodes per group, pending pods per option, least-waste and priority computed as CA does; it is not CA"}
-	for _, run := range []runSpec{
-		{name: "default", scheduler: "default-scheduler", expander: "least-waste (CA; ties at random)"},
-		{name: "archfit", scheduler: "archfit-scheduler", expander: "grpc (archfit-expander), then least-waste"},
-	} {
+	for _, name := range o.Runs {
+		run, ok := runSpecs[name]
+		if !ok {
+			return nil, fmt.Errorf("unknown run %q: want default, default-priority or archfit", name)
+		}
 		rr, ups, err := e.run(ctx, run)
 		if err != nil {
 			return nil, fmt.Errorf("%s run: %w", run.name, err)
@@ -205,8 +213,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		rep.Runs = append(rep.Runs, *rr)
 		rep.ScaleUps = append(rep.ScaleUps, ups...)
 	}
-	if d := rep.Runs[0].CostPerHour; d > 0 {
-		rep.SavingsPercent = round2(100 * (d - rep.Runs[1].CostPerHour) / d)
+	for _, r := range rep.Runs {
+		if d := rep.Runs[0].CostPerHour; r.Name == "archfit" && d > 0 {
+			rep.SavingsPercent = round2(100 * (d - r.CostPerHour) / d)
+		}
 	}
 	rep.DurationSec = round2(time.Since(e.start).Seconds())
 	e.progress("done")
@@ -240,9 +250,12 @@ func (e *env) pushImages() error {
 	return nil
 }
 
-// schedulerConfig is the shipped archfit-scheduler.yaml, with the loopback
-// registry allowed, plus a default-scheduler profile for the comparison run.
-func (e *env) schedulerConfig() ([]byte, error) {
+func (e *env) schedulerConfig() ([]byte, error) { return SchedulerConfig(e.reg.Host) }
+
+// SchedulerConfig is the shipped archfit-scheduler.yaml with a loopback
+// registry allowed (also as the Docker Hub mirror), plus a default-scheduler
+// profile for comparison runs in the same scheduler.
+func SchedulerConfig(registryHost string) ([]byte, error) {
 	b, err := schedulerconfig.Files.ReadFile(schedulerconfig.SecondaryProfile)
 	if err != nil {
 		return nil, err
@@ -258,8 +271,8 @@ func (e *env) schedulerConfig() ([]byte, error) {
 			pcm := pc.(map[string]any)
 			if pcm["name"] == archfit.Name {
 				args := pcm["args"].(map[string]any)
-				args["insecureRegistries"] = []any{e.reg.Host}
-				args["dockerHubMirror"] = e.reg.Host
+				args["insecureRegistries"] = []any{registryHost}
+				args["dockerHubMirror"] = registryHost
 				found = true
 			}
 		}

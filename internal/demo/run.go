@@ -21,7 +21,13 @@ import (
 	"github.com/archfit/archfit/internal/imageplatform"
 )
 
-type runSpec struct{ name, scheduler, expander string }
+type runSpec struct{ name, scheduler, expander, strategy string }
+
+var runSpecs = map[string]runSpec{
+	"default":          {name: "default", scheduler: "default-scheduler", expander: "least-waste (CA; ties at random)", strategy: "least-waste"},
+	"default-priority": {name: "default-priority", scheduler: "default-scheduler", expander: "priority (CA; arm64 first)", strategy: "priority"},
+	"archfit":          {name: "archfit", scheduler: "archfit-scheduler", expander: "grpc (archfit-expander), then least-waste", strategy: "archfit"},
+}
 
 // namespace holds a run's workloads.
 func namespace(run string) string { return "demo-" + run }
@@ -209,7 +215,7 @@ func (e *env) run(ctx context.Context, spec runSpec) (*RunReport, []ScaleUp, err
 		}
 		total += n
 		e.progress("%s run: Job %s arrives with %d pods", run, w.name, n)
-		more, err := e.autoscale(ctx, run, total, rng)
+		more, err := e.autoscale(ctx, run, spec.strategy, total, rng)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -232,7 +238,7 @@ func (e *env) run(ctx context.Context, spec runSpec) (*RunReport, []ScaleUp, err
 
 // autoscale runs simulated CA loops until nothing is pending, a loop adds
 // nothing, or a safety limit.
-func (e *env) autoscale(ctx context.Context, run string, total int, rng *rand.Rand) ([]ScaleUp, error) {
+func (e *env) autoscale(ctx context.Context, run, strategy string, total int, rng *rand.Rand) ([]ScaleUp, error) {
 	var ups []ScaleUp
 	for loop := 0; loop < 6; loop++ {
 		pods, err := e.settle(ctx, run, total)
@@ -248,7 +254,7 @@ func (e *env) autoscale(ctx context.Context, run string, total int, rng *rand.Ra
 		if len(pending) == 0 {
 			return ups, nil
 		}
-		up, err := e.scaleUp(ctx, run, pending, rng)
+		up, err := e.scaleUp(ctx, run, strategy, pending, rng)
 		if err != nil {
 			return nil, err
 		}
@@ -267,7 +273,7 @@ func (e *env) autoscale(ctx context.Context, run string, total int, rng *rand.Ra
 // scaleUp simulates one CA loop: every group is an option holding the
 // pending pods (CA's simulation runs the default plugins only, so every
 // group "fits"), with a first-fit-decreasing node count.
-func (e *env) scaleUp(ctx context.Context, run string, pending []*corev1.Pod, rng *rand.Rand) (*ScaleUp, error) {
+func (e *env) scaleUp(ctx context.Context, run, strategy string, pending []*corev1.Pod, rng *rand.Rand) (*ScaleUp, error) {
 	up := &ScaleUp{Run: run}
 	var podBytes [][]byte
 	for _, p := range pending {
@@ -299,10 +305,14 @@ func (e *env) scaleUp(ctx context.Context, run string, pending []*corev1.Pod, rn
 	}
 	up.LeastWaste = leastWaste(up.Options, waste, rng)
 	up.Priority = "ng-arm64" // a priority expander with ".*arm64.*" above ".*": what the field runs today
-	if run == "default" {
+	switch strategy {
+	case "least-waste":
 		up.Chosen = up.LeastWaste
 		up.Why = "least-waste cannot see images"
-	} else {
+	case "priority":
+		up.Chosen = up.Priority
+		up.Why = "priority: .*arm64.* above .*; it cannot see images"
+	default:
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second) // CA's deadline
 		resp, err := e.expander.BestOptions(cctx, req)
 		cancel()

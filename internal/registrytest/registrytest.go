@@ -55,6 +55,7 @@ type Registry struct {
 	password string
 	faults   map[string]Fault // path substring → fault
 	counts   map[string]int   // method → count
+	paths    map[string]int   // exact path → count
 	total    atomic.Int64
 
 	inflight, maxInflight atomic.Int64
@@ -74,12 +75,13 @@ func New(opts ...Option) *Registry {
 	for _, o := range opts {
 		o(&c)
 	}
-	r := &Registry{faults: map[string]Fault{}, counts: map[string]int{}}
+	r := &Registry{faults: map[string]Fault{}, counts: map[string]int{}, paths: map[string]int{}}
 	h := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
 	wrapped := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.total.Add(1)
 		r.mu.Lock()
 		r.counts[req.Method]++
+		r.paths[req.URL.Path]++
 		var fault *Fault
 		for sub, f := range r.faults {
 			if strings.Contains(req.URL.Path, sub) && (len(f.Methods) == 0 || contains(f.Methods, req.Method)) {
@@ -243,11 +245,19 @@ func (r *Registry) Count(method string) int {
 	return r.counts[method]
 }
 
+// PathCount returns how many requests had exactly this path.
+func (r *Registry) PathCount(path string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.paths[path]
+}
+
 // ResetCounts zeroes the counters.
 func (r *Registry) ResetCounts() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.counts = map[string]int{}
+	r.paths = map[string]int{}
 	r.total.Store(0)
 	r.maxInflight.Store(0)
 }

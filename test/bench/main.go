@@ -1,0 +1,186 @@
+// Command bench is `make bench`'s driver: it measures archfit against the
+// default scheduler and CA's expanders in one process and one run (ratios
+// from one run are what survive a shared, noisy machine), and prints one
+// summary table. Go micro-benchmarks are run by make before it and their
+// output is passed in with -gobench.
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/klog/v2"
+)
+
+type row struct {
+	area, metric, value, goal string
+}
+
+func main() {
+	var (
+		nodes     = flag.String("nodes", "1000", "comma-separated node counts for the throughput benchmark (500,1000,5000)")
+		pods      = flag.Int("pods", 3000, "pods scheduled per profile in the throughput benchmark")
+		images    = flag.Int("images", 1000, "distinct images for the cold resolver and expander benchmarks")
+		outcome   = flag.Int("outcome-size", 60, "pods in the outcome workload")
+		gobench   = flag.String("gobench", "", "file with `go test -bench` output to summarise")
+		profile   = flag.String("cpuprofile", "bin/archfit-throughput.pprof", "CPU profile of the archfit throughput run")
+		skip      = flag.String("skip", "", "comma-separated sections to skip: throughput,expander,resolver,outcome")
+		verbose   = flag.Bool("v", false, "show the embedded components' logs")
+	)
+	flag.Parse()
+	if !*verbose {
+		klog.SetLogger(logr.Discard())
+	}
+	ctx := context.Background()
+	start := time.Now()
+	skipped := map[string]bool{}
+	for _, s := range strings.Split(*skip, ",") {
+		skipped[strings.TrimSpace(s)] = true
+	}
+	var rows []row
+	fail := func(section string, err error) {
+		fmt.Fprintf(os.Stderr, "bench: %s: %v\n", section, err)
+		os.Exit(1)
+	}
+	if *gobench != "" {
+		r, err := summariseGoBench(*gobench)
+		if err != nil {
+			fail("go test -bench output", err)
+		}
+		rows = append(rows, r...)
+	}
+	if !skipped["resolver"] {
+		r, err := resolverBench(ctx, *images)
+		if err != nil {
+			fail("resolver", err)
+		}
+		rows = append(rows, r...)
+	}
+	if !skipped["expander"] {
+		r, err := expanderBench(ctx, *images)
+		if err != nil {
+			fail("expander", err)
+		}
+		rows = append(rows, r...)
+	}
+	if !skipped["throughput"] {
+		for _, n := range strings.Split(*nodes, ",") {
+			count, err := strconv.Atoi(strings.TrimSpace(n))
+			if err != nil {
+				fail("throughput", fmt.Errorf("-nodes %q: %v", *nodes, err))
+			}
+			r, err := throughputBench(ctx, count, *pods, *profile)
+			if err != nil {
+				fail("throughput", err)
+			}
+			rows = append(rows, r...)
+		}
+	}
+	if !skipped["outcome"] {
+		r, err := outcomeBench(ctx, *outcome)
+		if err != nil {
+			fail("outcome", err)
+		}
+		rows = append(rows, r...)
+	}
+
+	host, _ := os.Hostname()
+	fmt.Printf("\narchfit benchmarks — %s, %s/%s, %d CPUs, %s, %s, took %s\n\n", time.Now().UTC().Format("2006-01-02"), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel(), host, time.Since(start).Round(time.Second))
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "AREA\tMETRIC\tVALUE\tGOAL")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.area, r.metric, r.value, r.goal)
+	}
+	tw.Flush()
+}
+
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "[%s] %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "model name") {
+			if _, v, ok := strings.Cut(l, ":"); ok {
+				return strings.TrimSpace(v)
+			}
+		}
+	}
+	return "unknown CPU"
+}
+
+var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(-\d+)?\s+\d+\s+(.*)$`)
+
+// summariseGoBench picks the figures the goals are about out of `go test
+// -bench -benchmem` output.
+func summariseGoBench(path string) ([]row, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	goals := map[string]string{
+		"BenchmarkResolveCacheHit/raw":          "≤ 200 ns, 0 allocs",
+		"BenchmarkResolveCacheHit/instrumented": "≤ 200 ns, 0 allocs",
+		"BenchmarkFilterScorePerNode":           "≤ 300 ns/node, 0 allocs/node",
+		"BenchmarkPreFilterWarm":                "(per pod)",
+		"BenchmarkBestOptions/options=200/pods=50/warm": "p99 ≤ 20 ms",
+	}
+	var out []row
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		m := benchLine.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		name := m[1]
+		goal, ok := goals[name]
+		if !ok && !strings.HasPrefix(name, "BenchmarkBestOptions") {
+			continue
+		}
+		fields := strings.Fields(m[3])
+		var parts []string
+		for i := 0; i+1 < len(fields); i += 2 {
+			if fields[i+1] == "ns/op" && strings.HasPrefix(name, "BenchmarkFilterScorePerNode") {
+				continue // per 1,000 nodes; ns/node is the figure
+			}
+			parts = append(parts, fields[i]+" "+fields[i+1])
+		}
+		out = append(out, row{"go test -bench", strings.TrimPrefix(name, "Benchmark"), strings.Join(parts, ", "), goal})
+	}
+	return out, sc.Err()
+}
+
+// pprofTop prints the top of a CPU profile, whole process and focused on
+// archfit's own code, for the next optimisation.
+func pprofTop(profile string) {
+	exe, err := os.Executable()
+	if err != nil {
+		return
+	}
+	for _, args := range [][]string{
+		{"tool", "pprof", "-top", "-nodecount=10", exe, profile},
+		{"tool", "pprof", "-top", "-nodecount=10", "-focus=archfit", exe, profile},
+	} {
+		out, err := exec.Command("go", args...).CombinedOutput()
+		fmt.Fprintf(os.Stderr, "\n$ go %s\n%s", strings.Join(args, " "), out)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "(pprof: %v)\n", err)
+		}
+	}
+}

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime/pprof"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/kubernetes/cmd/kube-scheduler/app"
+
+	"github.com/archfit/archfit/internal/controlplane"
+	"github.com/archfit/archfit/internal/cost"
+	"github.com/archfit/archfit/internal/demo"
+	"github.com/archfit/archfit/internal/imageplatform"
+	"github.com/archfit/archfit/internal/registrytest"
+	_ "github.com/archfit/archfit/plugins/apis/config/scheme"
+	"github.com/archfit/archfit/plugins/archfit"
+)
+
+// throughputBench schedules the same pods with the default profile and then
+// with archfit-scheduler, in one scheduler process against one control
+// plane, and reports pods/s for each and their ratio.
+func throughputBench(ctx context.Context, nodes, pods int, profile string) ([]row, error) {
+	progress("throughput: %d nodes, %d pods per profile: starting the control plane", nodes, pods)
+	reg := registrytest.New()
+	defer reg.Close()
+	multi, amd, arm := reg.Host+"/app/multi:1", reg.Host+"/app/amd:1", reg.Host+"/app/arm:1"
+	for _, err := range []error{
+		second(reg.PushIndex("app/multi:1", []string{"linux/amd64", "linux/arm64"}, false, true)),
+		second(reg.PushImage("app/amd:1", "linux/amd64", false)),
+		second(reg.PushImage("app/arm:1", "linux/arm64", false)),
+	} {
+		if err != nil {
+			return nil, err
+		}
+	}
+	dir, err := os.MkdirTemp("", "archfit-throughput-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	cp, err := controlplane.Start(ctx, controlplane.Options{Dir: dir})
+	if err != nil {
+		return nil, err
+	}
+	defer cp.Stop()
+	cfg, err := demo.SchedulerConfig(reg.Host)
+	if err != nil {
+		return nil, err
+	}
+	stop, err := cp.StartScheduler(ctx, cfg, app.WithPlugin(archfit.Name, archfit.New))
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+
+	progress("throughput: creating %d nodes (2/3 amd64, 1/3 arm64)", nodes)
+	if err := parallel(nodes, func(i int) error { return createNode(ctx, cp, i) }); err != nil {
+		return nil, err
+	}
+	images := []string{multi, multi, multi, multi, multi, multi, multi, amd, amd, arm} // 70/20/10
+	// Warm the resolver as the plugin's informer does for real pods.
+	if _, err := measure(ctx, cp, "warm", "archfit-scheduler", len(images)*2, images); err != nil {
+		return nil, err
+	}
+	progress("throughput: default-scheduler profile, %d pods", pods)
+	def, err := measure(ctx, cp, "bench-default", "default-scheduler", pods, images)
+	if err != nil {
+		return nil, err
+	}
+	if err := cp.Client.CoreV1().Pods("bench-default").DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: new(int64)}, metav1.ListOptions{}); err != nil {
+		return nil, err
+	}
+	time.Sleep(2 * time.Second) // let the scheduler's cache drop them
+	progress("throughput: archfit-scheduler profile, %d pods (CPU profile → %s)", pods, profile)
+	f, err := os.Create(profile)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return nil, err
+	}
+	af, err := measure(ctx, cp, "bench-archfit", "archfit-scheduler", pods, images)
+	pprof.StopCPUProfile()
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+	pprofTop(profile)
+	return []row{
+		{"scheduler", fmt.Sprintf("throughput, %d nodes, %d pods: default-scheduler", nodes, pods), fmt.Sprintf("%.0f pods/s", def), ""},
+		{"scheduler", fmt.Sprintf("throughput, %d nodes, %d pods: archfit-scheduler", nodes, pods), fmt.Sprintf("%.0f pods/s", af), ""},
+		{"scheduler", fmt.Sprintf("throughput ratio archfit ÷ default, %d nodes", nodes), fmt.Sprintf("%.3f", af/def), "≥ 0.95"},
+	}, nil
+}
+
+func second(_ string, err error) error { return err }
+
+func parallel(n int, f func(i int) error) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, 1)
+	next := atomic.Int64{}
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if err := f(i); err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
+}
+
+func createNode(ctx context.Context, cp *controlplane.ControlPlane, i int) error {
+	arch, it := "amd64", "m6i.2xlarge"
+	if i%3 == 2 {
+		arch, it = "arm64", "m7g.2xlarge"
+	}
+	name := fmt.Sprintf("node-%05d", i)
+	res := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("32"), corev1.ResourceMemory: resource.MustParse("128Gi"), corev1.ResourcePods: resource.MustParse("110")}
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
+		imageplatform.LabelArch: arch, imageplatform.LabelOS: "linux", "kubernetes.io/hostname": name, cost.LabelInstanceType: it}},
+		Status: corev1.NodeStatus{Capacity: res, Allocatable: res, Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}},
+			NodeInfo: corev1.NodeSystemInfo{Architecture: arch, OperatingSystem: "linux"}}}
+	status := n.Status
+	created, err := cp.Client.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{})
+	if err != nil {
+		return err
+	}
+	created.Status = status
+	_, err = cp.Client.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{})
+	return err
+}
+
+// measure creates pods of a profile and returns pods/s from the first
+// create to the last binding, as scheduler_perf's SchedulingThroughput
+// counts bindings over the measured interval.
+func measure(ctx context.Context, cp *controlplane.ControlPlane, ns, scheduler string, pods int, images []string) (float64, error) {
+	if _, err := cp.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		return 0, err
+	}
+	var bound atomic.Int64
+	allBound := make(chan struct{})
+	f := informers.NewSharedInformerFactoryWithOptions(cp.Client, 0, informers.WithNamespace(ns))
+	inf := f.Core().V1().Pods().Informer()
+	seen := sync.Map{}
+	count := func(obj any) {
+		if p, ok := obj.(*corev1.Pod); ok && p.Spec.NodeName != "" {
+			if _, dup := seen.LoadOrStore(p.UID, true); !dup && bound.Add(1) == int64(pods) {
+				close(allBound)
+			}
+		}
+	}
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: count, UpdateFunc: func(_, n any) { count(n) }}); err != nil {
+		return 0, err
+	}
+	ictx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	f.Start(ictx.Done())
+	f.WaitForCacheSync(ictx.Done())
+	start := time.Now()
+	err := parallel(pods, func(i int) error {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p-%05d", i)}, Spec: corev1.PodSpec{SchedulerName: scheduler,
+			Containers: []corev1.Container{{Name: "c", Image: images[i%len(images)], Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+				corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")}}}}}}
+		_, err := cp.Client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	select {
+	case <-allBound:
+	case <-time.After(10 * time.Minute):
+		return 0, fmt.Errorf("%s: only %d of %d pods bound in 10 minutes", scheduler, bound.Load(), pods)
+	}
+	return float64(pods) / time.Since(start).Seconds(), nil
+}
