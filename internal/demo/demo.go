@@ -48,9 +48,9 @@ type Options struct {
 	// Runs to compare, in order, from "default" (default scheduler + CA
 	// least-waste), "default-priority" (default scheduler + CA priority,
 	// arm64 first) and "archfit". Savings compare archfit with the first.
-	Runs []string
-	Progress     io.Writer
-	Logf         func(string, ...any)
+	Runs     []string
+	Progress io.Writer
+	Logf     func(string, ...any)
 }
 
 // Defaults are what `archfit demo` runs without flags.

@@ -29,14 +29,14 @@ type row struct {
 
 func main() {
 	var (
-		nodes     = flag.String("nodes", "1000", "comma-separated node counts for the throughput benchmark (500,1000,5000)")
-		pods      = flag.Int("pods", 3000, "pods scheduled per profile in the throughput benchmark")
-		images    = flag.Int("images", 1000, "distinct images for the cold resolver and expander benchmarks")
-		outcome   = flag.Int("outcome-size", 60, "pods in the outcome workload")
-		gobench   = flag.String("gobench", "", "file with `go test -bench` output to summarise")
-		profile   = flag.String("cpuprofile", "bin/archfit-throughput.pprof", "CPU profile of the archfit throughput run")
-		skip      = flag.String("skip", "", "comma-separated sections to skip: throughput,expander,resolver,outcome")
-		verbose   = flag.Bool("v", false, "show the embedded components' logs")
+		nodes   = flag.String("nodes", "1000", "comma-separated node counts for the throughput benchmark (500,1000,5000)")
+		pods    = flag.Int("pods", 3000, "pods scheduled per profile in the throughput benchmark")
+		images  = flag.Int("images", 1000, "distinct images for the cold resolver and expander benchmarks")
+		outcome = flag.Int("outcome-size", 60, "pods in the outcome workload")
+		gobench = flag.String("gobench", "", "file with `go test -bench` output to summarise")
+		profile = flag.String("cpuprofile", "bin/archfit-throughput.pprof", "CPU profile of the archfit throughput run")
+		skip    = flag.String("skip", "", "comma-separated sections to skip: throughput,expander,resolver,outcome")
+		verbose = flag.Bool("v", false, "show the embedded components' logs")
 	)
 	flag.Parse()
 	if !*verbose {
@@ -135,10 +135,10 @@ func summariseGoBench(path string) ([]row, error) {
 	}
 	defer f.Close()
 	goals := map[string]string{
-		"BenchmarkResolveCacheHit/raw":          "≤ 200 ns, 0 allocs",
-		"BenchmarkResolveCacheHit/instrumented": "≤ 200 ns, 0 allocs",
-		"BenchmarkFilterScorePerNode":           "≤ 300 ns/node, 0 allocs/node",
-		"BenchmarkPreFilterWarm":                "(per pod)",
+		"BenchmarkResolveCacheHit/raw":                  "≤ 200 ns, 0 allocs",
+		"BenchmarkResolveCacheHit/instrumented":         "≤ 200 ns, 0 allocs",
+		"BenchmarkFilterScorePerNode":                   "≤ 300 ns/node, 0 allocs/node",
+		"BenchmarkPreFilterWarm":                        "(per pod)",
 		"BenchmarkBestOptions/options=200/pods=50/warm": "p99 ≤ 20 ms",
 	}
 	var out []row
