@@ -95,6 +95,11 @@ func TestSecondaryProfileShape(t *testing.T) {
 	if !found || weight != 2 {
 		t.Errorf("ArchFit in multiPoint: %v with weight %d, want weight 2", found, weight)
 	}
+	// Named at filter too, so the framework runs it before the multiPoint
+	// filters.
+	if f := cfg.Profiles[0].Plugins.Filter.Enabled; len(f) == 0 || f[0].Name != archfit.Name {
+		t.Errorf("ArchFit is not the first explicitly enabled filter: %v", f)
+	}
 }
 
 func TestFilterOnlyVariantDoesNotScore(t *testing.T) {

@@ -224,13 +224,27 @@ func TestPreFilterAndFilter(t *testing.T) {
 	}
 }
 
-func TestPreFilterSkipsWhenEveryNodeFits(t *testing.T) {
+func TestPreFilterSkipsUnconstrainedPods(t *testing.T) {
 	im := newImages(t)
-	pl := newPlugin(t, defaultArgs(func(a *config.ArchFitArgs) { a.InsecureRegistries = []string{im.reg.Host} }))
+	pl := newPlugin(t, defaultArgs(func(a *config.ArchFitArgs) {
+		a.InsecureRegistries = []string{im.reg.Host}
+		a.UnknownImagePolicy = "AllowAll"
+	}))
 	nodes := []fwk.NodeInfo{nodeInfo(archNode("a", "arm64", "")), nodeInfo(archNode("b", "amd64", ""))}
-	_, status := pl.PreFilter(context.Background(), framework.NewCycleState(), st.MakePod().Name("p").Container(im.multi).Obj(), nodes)
+	// Unknown image under AllowAll, no affinity: nothing to filter.
+	_, status := pl.PreFilter(context.Background(), framework.NewCycleState(), st.MakePod().Name("p").Container(im.reg.Host+"/app/none:1").Obj(), nodes)
 	if !status.IsSkip() {
-		t.Fatalf("multi-arch pod in an amd64+arm64 cluster: PreFilter = %v, want Skip", status)
+		t.Fatalf("unconstrained pod: PreFilter = %v, want Skip", status)
+	}
+	// A multi-arch image still constrains (to linux/amd64 and linux/arm64):
+	// Filter must run, so a node of a third arch would be rejected.
+	state := framework.NewCycleState()
+	_, status = pl.PreFilter(context.Background(), state, st.MakePod().Name("q").Container(im.multi).Obj(), nodes)
+	if !status.IsSuccess() {
+		t.Fatalf("multi-arch pod: PreFilter = %v, want Success", status)
+	}
+	if s := pl.Filter(context.Background(), state, nil, nodeInfo(archNode("z", "s390x", ""))); s.IsSuccess() {
+		t.Fatal("an s390x node passed for an amd64+arm64 image")
 	}
 }
 

@@ -36,7 +36,7 @@ func main() {
 		gobench = flag.String("gobench", "", "file with `go test -bench` output to summarise")
 		profile = flag.String("cpuprofile", "bin/archfit-throughput.pprof", "CPU profile of the archfit throughput run")
 		skip    = flag.String("skip", "", "comma-separated sections to skip: throughput,expander,resolver,outcome")
-		verbose = flag.Bool("v", false, "show the embedded components' logs")
+		verbose = flag.Bool("verbose", false, "show the embedded components' logs")
 	)
 	flag.Parse()
 	if !*verbose {
