@@ -13,6 +13,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/archfit/archfit/expander/protos"
+	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/imageplatform"
 )
 
@@ -141,14 +142,8 @@ func decode(req *protos.BestOptionsRequest) ([]*option, []*podEntry, error) {
 }
 
 func podCPU(p *corev1.Pod) float64 {
-	var sum, initMax int64
-	for _, c := range p.Spec.Containers {
-		sum += c.Resources.Requests.Cpu().MilliValue()
-	}
-	for _, c := range p.Spec.InitContainers {
-		initMax = max(initMax, c.Resources.Requests.Cpu().MilliValue())
-	}
-	return float64(max(sum, initMax)) / 1000
+	m, _ := cost.PodRequests(&p.Spec)
+	return float64(m) / 1000
 }
 
 // Decide implements Decider.

@@ -170,3 +170,20 @@ func (m *Model) NodePrice(node *corev1.Node, arch string, allocMilliCPU int64) P
 	per := m.Weight(arch) * ReferenceVCPUHourly
 	return Price{Hourly: per * vcpu, PerVCPU: per, Source: SourceWeight}
 }
+
+// PodRequests is a pod's effective request as the scheduler counts it: the
+// sum over its containers, or its largest init container if that is
+// larger. Pod overhead is not included. It is the one rule the scheduler
+// plugin, the expander, the report and the demo use to weigh a pod.
+func PodRequests(spec *corev1.PodSpec) (milliCPU, memoryBytes int64) {
+	var c, m, ic, im int64
+	for _, x := range spec.Containers {
+		c += x.Resources.Requests.Cpu().MilliValue()
+		m += x.Resources.Requests.Memory().Value()
+	}
+	for _, x := range spec.InitContainers {
+		ic = max(ic, x.Resources.Requests.Cpu().MilliValue())
+		im = max(im, x.Resources.Requests.Memory().Value())
+	}
+	return max(c, ic), max(m, im)
+}

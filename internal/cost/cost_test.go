@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	st "k8s.io/kubernetes/pkg/scheduler/testing"
 )
 
@@ -86,5 +88,17 @@ func TestLoadTableErrors(t *testing.T) {
 	}
 	if _, err := LoadTable(filepath.Join(dir, "missing.yaml")); err == nil {
 		t.Error("missing file accepted")
+	}
+}
+
+func TestPodRequests(t *testing.T) {
+	pod := st.MakePod().Req(map[corev1.ResourceName]string{"cpu": "500m", "memory": "1Gi"}).Req(map[corev1.ResourceName]string{"cpu": "250m"}).Obj()
+	if c, m := PodRequests(&pod.Spec); c != 750 || m != 1<<30 {
+		t.Fatalf("containers: %d m, %d bytes", c, m)
+	}
+	pod.Spec.InitContainers = []corev1.Container{{Name: "init", Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+		corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("512Mi")}}}}
+	if c, m := PodRequests(&pod.Spec); c != 2000 || m != 1<<30 {
+		t.Fatalf("a larger init container sets the CPU, not the memory: %d m, %d bytes", c, m)
 	}
 }

@@ -354,11 +354,8 @@ func binpack(pods []*corev1.Pod, tmpl *corev1.Node) (int, float64) {
 	var rs []req
 	var sumCPU, sumMem float64
 	for _, p := range pods {
-		var r req
-		for _, c := range p.Spec.Containers {
-			r.cpu += float64(c.Resources.Requests.Cpu().MilliValue())
-			r.mem += float64(c.Resources.Requests.Memory().Value())
-		}
+		c, m := cost.PodRequests(&p.Spec)
+		r := req{cpu: float64(c), mem: float64(m)}
 		rs = append(rs, r)
 		sumCPU, sumMem = sumCPU+r.cpu, sumMem+r.mem
 	}

@@ -151,9 +151,9 @@ func (rep *Report) row(ctx context.Context, o Options, w workload) Row {
 	pp := imageplatform.EvaluatePod(ctx, pod, imageplatform.PodPolicy{Unknown: imageplatform.PolicyAllowAll}, func(ctx context.Context, img string) imageplatform.Result {
 		return o.Resolver.Resolve(ctx, imageplatform.Request{Image: img, Credentials: creds})
 	})
-	cpu, mem := requests(w.spec)
+	milliCPU, mem := cost.PodRequests(&w.spec)
 	r := Row{Namespace: w.namespace, Kind: w.kind, Name: w.name, Replicas: w.replicas,
-		CPU: round(cpu * float64(w.replicas)), MemoryGiB: round(mem * float64(w.replicas) / (1 << 30))}
+		CPU: round(float64(milliCPU) / 1000 * float64(w.replicas)), MemoryGiB: round(float64(mem) * float64(w.replicas) / (1 << 30))}
 	for _, u := range pp.Unknown {
 		r.ImageErrors = append(r.ImageErrors, fmt.Sprintf("%s: %s", u.Result.Image, imageplatform.ErrorReason(u.Result.Err)))
 	}
@@ -206,21 +206,6 @@ func (rep *Report) rollup() {
 }
 
 func round(f float64) float64 { return math.Round(f*100) / 100 }
-
-// requests is a pod's effective request: the sum of its containers, or its
-// largest init container if that is larger, as the scheduler counts.
-func requests(spec corev1.PodSpec) (cpu, mem float64) {
-	var c, m, ic, im int64
-	for _, x := range spec.Containers {
-		c += x.Resources.Requests.Cpu().MilliValue()
-		m += x.Resources.Requests.Memory().Value()
-	}
-	for _, x := range spec.InitContainers {
-		ic = max(ic, x.Resources.Requests.Cpu().MilliValue())
-		im = max(im, x.Resources.Requests.Memory().Value())
-	}
-	return float64(max(c, ic)) / 1000, float64(max(m, im))
-}
 
 func list(ctx context.Context, cs kubernetes.Interface, ns string) ([]workload, error) {
 	var out []workload

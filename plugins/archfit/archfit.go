@@ -66,6 +66,7 @@ var (
 	_ fwk.PostBindPlugin    = (*ArchFit)(nil)
 	_ fwk.EnqueueExtensions = (*ArchFit)(nil)
 	_ fwk.SignPlugin        = (*ArchFit)(nil)
+	_ fwk.ReservePlugin     = (*ArchFit)(nil)
 )
 
 // ArchFit is one profile's instance of the plugin. Everything it needs lives
@@ -93,6 +94,13 @@ type ArchFit struct {
 	metrics *pluginMetrics
 	events  *eventOnce
 	prices2 *archPrices
+	facts   *factsCache
+	index   *platformIndex
+	// reserveOn is whether ArchFit's Reserve runs in this profile, checked
+	// once the framework has listed its plugins. Skipping Filter on the
+	// platform index is only safe with Reserve as the backstop.
+	reserveOnce sync.Once
+	reserveOn   bool
 
 	waiting sync.Map // pod UID → struct{}: an activation goroutine exists
 	warmQ   chan *corev1.Pod
@@ -131,6 +139,8 @@ func New(ctx context.Context, obj runtime.Object, h fwk.Handle) (fwk.Plugin, err
 		}
 	}
 	pl.prices = cost.New(table, args.ArchitectureWeights, args.PriceAnnotation)
+	pl.facts = newFactsCache(pl.prices, 200000)
+	pl.index = newPlatformIndex()
 	pl.cheapArch = cheapestArch(args.ArchitectureWeights)
 
 	opts := []imageplatform.Option{
@@ -175,6 +185,9 @@ func New(ctx context.Context, obj runtime.Object, h fwk.Handle) (fwk.Plugin, err
 			pl.accounts = f.Core().V1().ServiceAccounts().Lister()
 		}
 		pl.prices2 = newArchPrices(pl.nodes, pl.prices)
+		if _, err := f.Core().V1().Nodes().Informer().AddEventHandler(pl.index.handler()); err != nil {
+			return nil, fmt.Errorf("%s: watching nodes: %w", Name, err)
+		}
 		pl.startWarming(ctx, f.Core().V1().Pods().Informer())
 	}
 	return pl, nil

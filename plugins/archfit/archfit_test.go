@@ -2,6 +2,7 @@ package archfit
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
 	schedconfig "k8s.io/kubernetes/pkg/scheduler/apis/config"
+	schedcache "k8s.io/kubernetes/pkg/scheduler/backend/cache"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
 	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
 	st "k8s.io/kubernetes/pkg/scheduler/testing"
@@ -400,5 +402,76 @@ func TestSignPod(t *testing.T) {
 	im.reg.SetFault("/manifests/", registrytest.Fault{Delay: time.Second})
 	if _, status := pl.SignPod(ctx, st.MakePod().Name("new").Container(im.reg.Host+"/app/new:1").Obj()); status.IsSuccess() {
 		t.Error("a pod with a pending lookup was signed")
+	}
+}
+
+func TestPlatformIndexSkipAndReserveBackstop(t *testing.T) {
+	im := newImages(t)
+	arm, amd := archNode("arm", "arm64", "m7g.large"), archNode("amd", "amd64", "m6i.large")
+	s390 := archNode("s390", "s390x", "")
+	snapshot := schedcache.NewSnapshot(nil, []*corev1.Node{arm, amd, s390})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	act := make(activations, 4)
+	fh, err := frameworkruntime.NewFramework(ctx, nil, &schedconfig.KubeSchedulerProfile{SchedulerName: "archfit-scheduler"},
+		frameworkruntime.WithSnapshotSharedLister(snapshot), frameworkruntime.WithPodActivator(act))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(ctx, defaultArgs(func(a *config.ArchFitArgs) { a.InsecureRegistries = []string{im.reg.Host} }), fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := p.(*ArchFit)
+	pl.reserveOnce.Do(func() { pl.reserveOn = true }) // as in a profile that enables ArchFit's Reserve
+	h := pl.index.handler()
+	h.OnAdd(arm, false)
+	h.OnAdd(amd, false)
+	pod := st.MakePod().Namespace("default").Name("web").UID("web").Container(im.multi).Obj()
+
+	// The index knows only amd64 and arm64: the multi-arch pod fits all.
+	state := framework.NewCycleState()
+	if _, s := pl.PreFilter(ctx, state, pod, nil); !s.IsSkip() {
+		t.Fatalf("PreFilter = %v, want Skip: the pod covers every platform in the index", s)
+	}
+	if s := pl.Reserve(ctx, state, pod, "arm"); !s.IsSuccess() {
+		t.Fatalf("Reserve on arm64 = %v", s)
+	}
+	// The snapshot already has an s390x node the index has not seen (the
+	// informer lag): if it is chosen, Reserve refuses and the pod is
+	// re-activated for another try.
+	if s := pl.Reserve(ctx, state, pod, "s390"); s.IsSuccess() || s.Message() != ErrReasonImageArchitecture {
+		t.Fatalf("Reserve on s390x = %v, want %q", s, ErrReasonImageArchitecture)
+	}
+	select {
+	case <-act:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a pod refused at Reserve was not re-activated")
+	}
+	// Once the index has the node, PreFilter no longer skips Filter.
+	h.OnAdd(s390, false)
+	state = framework.NewCycleState()
+	if _, s := pl.PreFilter(ctx, state, pod, nil); !s.IsSuccess() {
+		t.Fatalf("PreFilter = %v, want Success once an s390x node exists", s)
+	}
+	// A node without any architecture keeps Filter on, too.
+	h.OnDelete(s390)
+	h.OnAdd(st.MakeNode().Name("mystery").Obj(), false)
+	if _, s := pl.PreFilter(ctx, framework.NewCycleState(), pod, nil); !s.IsSuccess() {
+		t.Fatalf("PreFilter = %v, want Success while a node reports no arch", s)
+	}
+}
+
+func TestFactsCacheIsBounded(t *testing.T) {
+	pl := newPlugin(t, defaultArgs(nil))
+	c := newFactsCache(pl.prices, 10)
+	for i := 0; i < 100; i++ {
+		n := archNode(fmt.Sprintf("n%d", i), "arm64", "m7g.large")
+		if f := c.get(n, 2000); !f.known || f.arch != "arm64" || f.microPerVCPU != 40800 {
+			t.Fatalf("facts = %+v", f)
+		}
+	}
+	if n := c.n.Load(); n > 10 {
+		t.Fatalf("cache holds %d entries, bound 10", n)
 	}
 }

@@ -10,8 +10,10 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
+	schedconfig "k8s.io/kubernetes/pkg/scheduler/apis/config"
 	"k8s.io/kubernetes/pkg/scheduler/util"
 
+	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/imageplatform"
 )
 
@@ -95,17 +97,69 @@ func (pl *ArchFit) PreFilter(ctx context.Context, state fwk.CycleState, pod *cor
 			fmt.Sprintf("%s: %s (over the %v budget; the pod is retried when it completes)", ErrReasonLookupPending, strings.Join(pp.Pending, ", "), pl.args.LookupBudget.Duration))
 	}
 	pl.explain(pod, &pp, nodes)
-	// Skip only when nothing constrains the pod. Proving that a constrained
-	// pod fits every node would mean scanning all nodes here, on the serial
-	// scheduling cycle (measured: ~220 µs per pod at 1,000 nodes, 7% of
-	// throughput), while Filter does the same check in parallel and only
-	// on the nodes the scheduler samples.
-	if pp.Unconstrained {
+	state.Write(stateKey, &preFilterState{pp: pp}) // Reserve reads it even when Filter is skipped
+	// Filter is skipped when every node would pass: the pod is unconstrained,
+	// or it allows every platform the cluster has. The second is answered
+	// from the node informer's index in O(platforms), not by scanning nodes
+	// on the serial cycle (measured ~220 µs per pod at 1,000 nodes); the
+	// index can lag the snapshot by an event, so it is used only when
+	// Reserve re-checks the chosen node.
+	if pp.Unconstrained || (pl.reserveEnabled() && pl.index.coveredBy(&pp)) {
 		return nil, fwk.NewStatus(fwk.Skip)
 	}
-	state.Write(stateKey, &preFilterState{pp: pp})
 	return nil, nil
 }
+
+func (pl *ArchFit) reserveEnabled() bool {
+	pl.reserveOnce.Do(func() {
+		lister, ok := pl.handle.(interface{ ListPlugins() *schedconfig.Plugins })
+		if !ok {
+			return
+		}
+		if ps := lister.ListPlugins(); ps != nil {
+			for _, p := range ps.Reserve.Enabled {
+				pl.reserveOn = pl.reserveOn || p.Name == Name
+			}
+		}
+	})
+	return pl.reserveOn
+}
+
+// Reserve re-checks the one chosen node. It is the backstop for the
+// index-based Skip above and costs one cached lookup per pod.
+func (pl *ArchFit) Reserve(_ context.Context, state fwk.CycleState, pod *corev1.Pod, nodeName string) *fwk.Status {
+	data, err := state.Read(stateKey)
+	if err != nil {
+		return nil // PreFilter skipped the pod's namespace
+	}
+	s := data.(*preFilterState)
+	if s.pp.Unconstrained {
+		return nil
+	}
+	ni, err := pl.handle.SnapshotSharedLister().NodeInfos().Get(nodeName)
+	if err != nil {
+		return fwk.AsStatus(fmt.Errorf("%s: node %s: %w", Name, nodeName, err))
+	}
+	f := pl.facts.get(ni.Node(), ni.GetAllocatable().GetMilliCPU())
+	if f.known && s.pp.Allows(f.os, f.arch) {
+		return nil
+	}
+	// The index had not seen this node yet; by the retry it will have.
+	go func() {
+		select {
+		case <-pl.ctx.Done():
+		case <-time.After(time.Second):
+			pl.handle.Activate(klog.FromContext(pl.ctx), map[string]*corev1.Pod{pod.Namespace + "/" + pod.Name: pod})
+		}
+	}()
+	if !f.known {
+		return fwk.NewStatus(fwk.Unschedulable, ErrReasonNodeArchUnknown)
+	}
+	return fwk.NewStatus(fwk.Unschedulable, ErrReasonImageArchitecture)
+}
+
+// Unreserve implements fwk.ReservePlugin; Reserve holds nothing.
+func (pl *ArchFit) Unreserve(context.Context, fwk.CycleState, *corev1.Pod, string) {}
 
 // explain records why a pod is constrained, as metrics and (once per pod
 // and reason) as Events the pod's owner can read with kubectl describe.
@@ -175,11 +229,11 @@ func (pl *ArchFit) Filter(_ context.Context, state fwk.CycleState, _ *corev1.Pod
 		return fwk.AsStatus(fmt.Errorf("%s: reading PreFilter state: %w", Name, err))
 	}
 	s := data.(*preFilterState)
-	os, arch, ok := imageplatform.NodePlatform(nodeInfo.Node())
-	if !ok {
+	f := pl.facts.get(nodeInfo.Node(), nodeInfo.GetAllocatable().GetMilliCPU())
+	if !f.known {
 		return fwk.NewStatus(fwk.UnschedulableAndUnresolvable, ErrReasonNodeArchUnknown)
 	}
-	if !s.pp.Allows(os, arch) {
+	if !s.pp.Allows(f.os, f.arch) {
 		return fwk.NewStatus(fwk.UnschedulableAndUnresolvable, ErrReasonImageArchitecture)
 	}
 	return nil
@@ -196,10 +250,7 @@ func (pl *ArchFit) PreScore(_ context.Context, _ fwk.CycleState, pod *corev1.Pod
 // Score is the node's price per allocatable vCPU-hour in micro-units of the
 // table's currency; NormalizeScore turns it into 0–100, cheapest highest.
 func (pl *ArchFit) Score(_ context.Context, _ fwk.CycleState, _ *corev1.Pod, nodeInfo fwk.NodeInfo) (int64, *fwk.Status) {
-	node := nodeInfo.Node()
-	_, arch, _ := imageplatform.NodePlatform(node)
-	p := pl.prices.NodePrice(node, arch, nodeInfo.GetAllocatable().GetMilliCPU())
-	return int64(p.PerVCPU * 1e6), nil
+	return pl.facts.get(nodeInfo.Node(), nodeInfo.GetAllocatable().GetMilliCPU()).microPerVCPU, nil
 }
 
 // ScoreExtensions implements fwk.ScorePlugin.
@@ -254,14 +305,7 @@ func (pl *ArchFit) PostBind(ctx context.Context, _ fwk.CycleState, pod *corev1.P
 }
 
 func podCPU(pod *corev1.Pod) float64 {
-	var sum, initMax int64
-	for _, c := range pod.Spec.Containers {
-		sum += c.Resources.Requests.Cpu().MilliValue()
-	}
-	for _, c := range pod.Spec.InitContainers {
-		initMax = max(initMax, c.Resources.Requests.Cpu().MilliValue())
-	}
-	m := max(sum, initMax)
+	m, _ := cost.PodRequests(&pod.Spec)
 	if m == 0 {
 		m = 100 // what the scheduler assumes for a pod without requests, near enough
 	}

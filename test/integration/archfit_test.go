@@ -2,8 +2,6 @@ package integration
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/archfit/archfit/internal/registrytest"
 	"github.com/archfit/archfit/plugins/archfit"
+	"k8s.io/kubernetes/cmd/kube-scheduler/app"
 )
 
 // TestArchfit starts one real control plane for the whole binary; the
@@ -50,7 +49,7 @@ func schedulerScenarios(t *testing.T, cp *controlPlane) {
 	}
 	slow.SetFault("/manifests/", registrytest.Fault{Delay: 30 * time.Second})
 
-	startScheduler(t, shippedConfig(t, "archfit-scheduler.yaml", cp.kubeconfig, []string{reg.Host, slow.Host}))
+	startScheduler(t, cp, shippedConfig(t, "archfit-scheduler.yaml", []string{reg.Host, slow.Host}))
 
 	t.Run("multi-arch image goes to the cheaper arm64 node", func(t *testing.T) {
 		ns, sc := "multi", "multi"
@@ -215,18 +214,18 @@ func schedulerScenarios(t *testing.T, cp *controlPlane) {
 	})
 
 	t.Run("a bad ArchFit arg stops the scheduler at start-up, naming the field", func(t *testing.T) {
-		good := shippedConfig(t, "archfit-scheduler.yaml", cp.kubeconfig, []string{reg.Host})
-		b, err := os.ReadFile(good)
-		if err != nil {
-			t.Fatal(err)
-		}
-		bad := filepath.Join(t.TempDir(), "bad.yaml")
-		if err := os.WriteFile(bad, []byte(strings.Replace(string(b), "lookupBudget: 100ms", "lookupBudget: 3s", 1)), 0o644); err != nil {
-			t.Fatal(err)
+		good := string(shippedConfig(t, "archfit-scheduler.yaml", []string{reg.Host}))
+		bad := strings.Replace(good, "lookupBudget: 100ms", "lookupBudget: 3s", 1)
+		if bad == good {
+			t.Fatal("lookupBudget: 100ms is no longer in the shipped file")
 		}
 		_, ctx := ktesting.NewTestContext(t)
-		_, _, err = setupScheduler(ctx, t, bad)
-		if err == nil || !strings.Contains(err.Error(), "lookupBudget") {
+		stop, err := cp.StartScheduler(ctx, []byte(bad), app.WithPlugin(archfit.Name, archfit.New))
+		if err == nil {
+			stop()
+			t.Fatal("a scheduler with lookupBudget 3s started")
+		}
+		if !strings.Contains(err.Error(), "lookupBudget") {
 			t.Fatalf("setup err = %v, want it to name lookupBudget", err)
 		}
 	})

@@ -13,157 +13,64 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/apiserver/pkg/storage/etcd3/testserver"
-	"k8s.io/apiserver/pkg/storage/storagebackend"
-	utilcompatibility "k8s.io/apiserver/pkg/util/compatibility"
-	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	"k8s.io/client-go/kubernetes"
-	restclient "k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-	"k8s.io/component-base/compatibility"
-	"k8s.io/component-base/configz"
 	"k8s.io/klog/v2/ktesting"
-	apiservertesting "k8s.io/kubernetes/cmd/kube-apiserver/app/testing"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app"
-	schedulerappconfig "k8s.io/kubernetes/cmd/kube-scheduler/app/config"
-	"k8s.io/kubernetes/cmd/kube-scheduler/app/options"
-	"k8s.io/kubernetes/pkg/scheduler"
 
+	"github.com/archfit/archfit/internal/controlplane"
 	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/imageplatform"
 	_ "github.com/archfit/archfit/plugins/apis/config/scheme"
 	"github.com/archfit/archfit/plugins/archfit"
 )
 
-// controlPlane is a real etcd and kube-apiserver in this process.
+// controlPlane is internal/controlplane's real etcd and kube-apiserver,
+// started once for this test binary.
 type controlPlane struct {
-	config     *restclient.Config
+	*controlplane.ControlPlane
 	client     kubernetes.Interface
 	kubeconfig string
 }
 
 func startControlPlane(t *testing.T) *controlPlane {
 	t.Helper()
-	etcd := testserver.RunEtcd(t, nil)
-	storage := storagebackend.NewDefaultConfig("/archfit-test/registry", nil)
-	storage.Transport.ServerList = etcd.Endpoints()
-	server := apiservertesting.StartTestServerOrDie(t,
-		&apiservertesting.TestServerInstanceOptions{DisableInvariantChecks: true},
-		[]string{
-			// No controller-manager runs here: nothing would remove the
-			// not-ready taint, and nothing would create service accounts.
-			"--disable-admission-plugins=TaintNodesByCondition,ServiceAccount",
-		},
-		storage)
-	t.Cleanup(server.TearDownFn)
-	cfg := restclient.CopyConfig(server.ClientConfig)
-	cfg.QPS, cfg.Burst = 500, 1000
-	cs, err := kubernetes.NewForConfig(cfg)
+	cp, err := controlplane.Start(context.Background(), controlplane.Options{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &controlPlane{config: cfg, client: cs, kubeconfig: writeKubeconfig(t, cfg)}
+	t.Cleanup(cp.Stop)
+	return &controlPlane{ControlPlane: cp, client: cp.Client, kubeconfig: cp.Kubeconfig}
 }
 
-func writeKubeconfig(t *testing.T, cfg *restclient.Config) string {
-	t.Helper()
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["test"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData, TLSServerName: cfg.ServerName, InsecureSkipTLSVerify: cfg.Insecure}
-	kc.AuthInfos["test"] = &clientcmdapi.AuthInfo{Token: cfg.BearerToken, ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData}
-	kc.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: "test"}
-	kc.CurrentContext = "test"
-	p := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, p); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// shippedConfig returns a copy of a file from scheduler-config/, changed
-// only where an in-process test must: the apiserver's kubeconfig, the
-// loopback registries allowed over plain HTTP, and leader election off
-// (kube-scheduler calls os.Exit when it stops leading, which would end the
-// test binary; the process-level e2e job keeps it on).
-func shippedConfig(t *testing.T, name, kubeconfig string, insecure []string) string {
+// shippedConfig returns a file from scheduler-config/, changed only where a
+// test must: the loopback registries allowed over plain HTTP.
+// (StartScheduler points it at this control plane and turns leader
+// election off, because kube-scheduler exits the process when it stops
+// leading; the process-level e2e job keeps it on.)
+func shippedConfig(t *testing.T, name string, insecure []string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "..", "scheduler-config", name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := string(b)
-	if !strings.Contains(s, "leaderElect: true") {
-		t.Fatalf("%s: leader election is no longer on", name)
-	}
-	s = strings.Replace(s, "leaderElect: true", "leaderElect: false", 1)
-	s = strings.Replace(s, "kind: KubeSchedulerConfiguration\n", fmt.Sprintf("kind: KubeSchedulerConfiguration\nclientConnection:\n  kubeconfig: %q\n", kubeconfig), 1)
 	anchor := "          kind: ArchFitArgs\n"
 	if !strings.Contains(s, anchor) {
 		t.Fatalf("%s: no ArchFitArgs to extend", name)
 	}
-	s = strings.Replace(s, anchor, anchor+fmt.Sprintf("          insecureRegistries: [%s]\n", strings.Join(insecure, ", ")), 1)
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return []byte(strings.Replace(s, anchor, anchor+fmt.Sprintf("          insecureRegistries: [%s]\n", strings.Join(insecure, ", ")), 1))
 }
 
-// startScheduler runs our scheduler exactly as cmd/archfit-scheduler does:
-// app.Setup with the ArchFit plugin, then app.Run, until the test ends.
-func startScheduler(t *testing.T, configFile string) {
+// startScheduler runs our scheduler as cmd/archfit-scheduler does (app.Setup
+// with the ArchFit plugin, then app.Run) until the test ends.
+func startScheduler(t *testing.T, cp *controlPlane, config []byte) {
 	t.Helper()
 	_, ctx := ktesting.NewTestContext(t)
-	ctx, cancel := context.WithCancel(ctx)
-	cc, sched, err := setupScheduler(ctx, t, configFile)
+	stop, err := cp.StartScheduler(ctx, config, app.WithPlugin(archfit.Name, archfit.New))
 	if err != nil {
-		cancel()
-		t.Fatalf("scheduler setup: %v", err)
+		t.Fatalf("scheduler: %v", err)
 	}
-	errCh := make(chan error, 1)
-	go func() { errCh <- app.Run(ctx, cc, sched) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-errCh:
-			if err != nil && ctx.Err() == nil {
-				t.Errorf("scheduler exited: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("scheduler did not stop")
-		}
-		// A second scheduler in this process would silently never schedule
-		// while this one's configz entry remains.
-		configz.Delete("componentconfig")
-	})
-	// Fail fast if Run returns at once (a bad config, for example).
-	select {
-	case err := <-errCh:
-		t.Fatalf("scheduler exited at start: %v", err)
-	case <-time.After(200 * time.Millisecond):
-	}
-}
-
-func setupScheduler(ctx context.Context, t *testing.T, configFile string) (*schedulerappconfig.CompletedConfig, *scheduler.Scheduler, error) {
-	t.Helper()
-	opts := options.NewOptions()
-	// A private feature-gate registry, as kube-scheduler's own test server
-	// does, so flags parsed here do not leak into the process defaults.
-	fg := utilfeature.DefaultMutableFeatureGate.DeepCopy()
-	ev := utilcompatibility.DefaultKubeEffectiveVersionForTest()
-	ev.SetEmulationVersion(fg.EmulationVersion())
-	ev.SetMinCompatibilityVersion(fg.MinCompatibilityVersion())
-	reg := compatibility.NewComponentGlobalsRegistry()
-	if err := reg.Register(compatibility.DefaultKubeComponent, ev, fg); err != nil {
-		t.Fatal(err)
-	}
-	opts.ComponentGlobalsRegistry = reg
-	if err := opts.ComponentGlobalsRegistry.Set(); err != nil {
-		t.Fatal(err)
-	}
-	opts.ConfigFile = configFile
-	opts.SecureServing.BindPort = 0 // 10259 would clash with parallel test binaries
-	return app.Setup(ctx, opts, app.WithPlugin(archfit.Name, archfit.New))
+	t.Cleanup(stop)
 }
 
 type nodeOpt func(*corev1.Node)
