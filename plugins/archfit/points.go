@@ -278,7 +278,7 @@ func (pl *ArchFit) NormalizeScore(_ context.Context, _ fwk.CycleState, _ *corev1
 
 // PostBind counts the decision and, when the pod went to a cheaper arch
 // than its next-cheapest option, says so with the estimated saving.
-func (pl *ArchFit) PostBind(ctx context.Context, _ fwk.CycleState, pod *corev1.Pod, nodeName string) {
+func (pl *ArchFit) PostBind(ctx context.Context, state fwk.CycleState, pod *corev1.Pod, nodeName string) {
 	if pl.nodes == nil {
 		return
 	}
@@ -288,13 +288,14 @@ func (pl *ArchFit) PostBind(ctx context.Context, _ fwk.CycleState, pod *corev1.P
 	}
 	os, arch, _ := imageplatform.NodePlatform(node)
 	pl.metrics.decisions.WithLabelValues(pl.handle.ProfileName(), arch).Inc()
-	if pl.prices2 == nil {
-		return
+	data, err := state.Read(stateKey)
+	if err != nil || pl.prices2 == nil {
+		return // a skipped namespace: no saving to explain
 	}
+	pp := &data.(*preFilterState).pp
 	alloc := node.Status.Allocatable.Cpu().MilliValue()
 	chosen := pl.prices.NodePrice(node, arch, alloc).PerVCPU
-	pp := pl.evaluateCached(pod)
-	altArch, alt := pl.prices2.cheapestOther(os, arch, &pp)
+	altArch, alt := pl.prices2.cheapestOther(os, arch, pp)
 	if altArch == "" || alt <= chosen {
 		return
 	}
