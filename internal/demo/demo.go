@@ -293,26 +293,17 @@ func (e *env) startExpander(ctx context.Context, dir string) (*grpc.ClientConn, 
 	if err != nil {
 		return nil, nil, err
 	}
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	ctx, cancel := context.WithCancel(ctx)
-	go func() {
-		done <- expanderapp.Run(ctx, &expanderapp.Options{
-			GRPCAddress: "127.0.0.1:0", MetricsAddress: "127.0.0.1:0",
-			TLSCertFile: certFile, TLSKeyFile: keyFile, PolicyReloadInterval: time.Minute,
-			InsecureRegistries: []string{e.reg.Host}, DockerHubMirror: e.reg.Host,
-			UnknownImagePolicy: "Fallback", FallbackArchs: []string{"amd64"},
-			ShutdownGrace: 5 * time.Second, RequestTimeout: 5 * time.Second,
-			Ready: func(g, _ string) { ready <- g },
-		})
-	}()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		cancel()
-		return nil, nil, fmt.Errorf("archfit-expander: %w", err)
+	addr, _, stop, err := expanderapp.Start(ctx, &expanderapp.Options{
+		GRPCAddress: "127.0.0.1:0", MetricsAddress: "127.0.0.1:0",
+		TLSCertFile: certFile, TLSKeyFile: keyFile, PolicyReloadInterval: time.Minute,
+		InsecureRegistries: []string{e.reg.Host}, DockerHubMirror: e.reg.Host,
+		UnknownImagePolicy: "Fallback", FallbackArchs: []string{"amd64"},
+		ShutdownGrace: 5 * time.Second, RequestTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		return nil, nil, err
 	}
+	cancel := func() { _ = stop() }
 	creds, err := credentials.NewClientTLSFromFile(caFile, "") // as CA's --grpc-expander-cert
 	if err != nil {
 		cancel()
@@ -323,5 +314,5 @@ func (e *env) startExpander(ctx context.Context, dir string) (*grpc.ClientConn, 
 		cancel()
 		return nil, nil, err
 	}
-	return conn, func() { cancel(); <-done }, nil
+	return conn, cancel, nil
 }

@@ -200,22 +200,14 @@ func expanderBench(ctx context.Context, n int) ([]row, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- expanderapp.Run(ctx, &expanderapp.Options{GRPCAddress: "127.0.0.1:0", MetricsAddress: "127.0.0.1:0",
-			TLSCertFile: certFile, TLSKeyFile: keyFile, PolicyReloadInterval: time.Minute, InsecureRegistries: []string{reg.Host},
-			UnknownImagePolicy: "Fallback", FallbackArchs: []string{"amd64"}, ShutdownGrace: time.Second, RequestTimeout: 10 * time.Second,
-			PolicyFile: writePolicy(dir), Ready: func(g, _ string) { ready <- g }})
-	}()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-done:
+	addr, _, stop, err := expanderapp.Start(ctx, &expanderapp.Options{GRPCAddress: "127.0.0.1:0", MetricsAddress: "127.0.0.1:0",
+		TLSCertFile: certFile, TLSKeyFile: keyFile, PolicyReloadInterval: time.Minute, InsecureRegistries: []string{reg.Host},
+		UnknownImagePolicy: "Fallback", FallbackArchs: []string{"amd64"}, ShutdownGrace: time.Second, RequestTimeout: 10 * time.Second,
+		PolicyFile: writePolicy(dir)})
+	if err != nil {
 		return nil, err
 	}
+	defer stop()
 	creds, err := credentials.NewClientTLSFromFile(caFile, "")
 	if err != nil {
 		return nil, err

@@ -51,35 +51,21 @@ func expanderScenarios(t *testing.T, cp *controlPlane) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ready := make(chan string, 1)
 	_, ctx := ktesting.NewTestContext(t)
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		done <- app.Run(ctx, &app.Options{
-			GRPCAddress: "127.0.0.1:0", MetricsAddress: "127.0.0.1:0",
-			TLSCertFile: certFile, TLSKeyFile: keyFile,
-			PolicyReloadInterval: time.Second, Kubeconfig: cp.kubeconfig, UsePullSecrets: true,
-			InsecureRegistries: []string{reg.Host, private.Host},
-			UnknownImagePolicy: "Fallback", FallbackArchs: []string{"amd64"},
-			PriorityNamespace: "kube-system", PriorityName: "cluster-autoscaler-priority-expander", PriorityKey: "priorities",
-			ShutdownGrace: 5 * time.Second, RequestTimeout: 5 * time.Second,
-			Ready: func(g, _ string) { ready <- g },
-		})
-	}()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		cancel()
-		t.Fatalf("expander: %v", err)
-	case <-time.After(60 * time.Second):
-		cancel()
-		t.Fatal("expander did not start")
+	addr, _, stop, err := app.Start(ctx, &app.Options{
+		GRPCAddress: "127.0.0.1:0", MetricsAddress: "127.0.0.1:0",
+		TLSCertFile: certFile, TLSKeyFile: keyFile,
+		PolicyReloadInterval: time.Second, Kubeconfig: cp.kubeconfig, UsePullSecrets: true,
+		InsecureRegistries: []string{reg.Host, private.Host},
+		UnknownImagePolicy: "Fallback", FallbackArchs: []string{"amd64"},
+		PriorityNamespace: "kube-system", PriorityName: "cluster-autoscaler-priority-expander", PriorityKey: "priorities",
+		ShutdownGrace: 5 * time.Second, RequestTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("expander: %v", err)
 		}
 	})
