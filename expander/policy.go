@@ -11,7 +11,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/archfit/archfit/internal/cost"
-	"github.com/archfit/archfit/internal/imageplatform"
 )
 
 // Policy is what ranks options. It is loaded from --policy-file (hot
@@ -195,6 +194,3 @@ func (p *Policy) preferenceRank(arch string) int {
 	}
 	return len(p.ArchitecturePreference)
 }
-
-// PodPolicy is the whole-pod rule's configuration, from the flags.
-type PodPolicy = imageplatform.PodPolicy

@@ -9,7 +9,6 @@ import (
 
 	kauth "github.com/google/go-containerregistry/pkg/authn/kubernetes"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
 )
 
 // SecretGetter reads a Secret. Callers pass an informer lister, so building
@@ -88,6 +87,3 @@ func identity(secrets []corev1.Secret) string {
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
-
-// SecretRef names a secret a pod depends on; used to re-key when it changes.
-type SecretRef = types.NamespacedName

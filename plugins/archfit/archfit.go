@@ -91,11 +91,11 @@ type ArchFit struct {
 	skipNS     map[string]bool
 	defaultKC  imageplatform.Credentials
 
-	metrics *pluginMetrics
-	events  *eventOnce
-	prices2 *archPrices
-	facts   *factsCache
-	index   *platformIndex
+	metrics  *pluginMetrics
+	events   *eventOnce
+	cheapest *archPrices
+	facts    *factsCache
+	index    *platformIndex
 	// reserveOn is whether ArchFit's Reserve runs in this profile, checked
 	// once the framework has listed its plugins. Skipping Filter on the
 	// platform index is only safe with Reserve as the backstop.
@@ -184,7 +184,7 @@ func New(ctx context.Context, obj runtime.Object, h fwk.Handle) (fwk.Plugin, err
 			pl.secrets = f.Core().V1().Secrets().Lister()
 			pl.accounts = f.Core().V1().ServiceAccounts().Lister()
 		}
-		pl.prices2 = newArchPrices(pl.nodes, pl.prices)
+		pl.cheapest = newArchPrices(pl.nodes, pl.prices)
 		if _, err := f.Core().V1().Nodes().Informer().AddEventHandler(pl.index.handler()); err != nil {
 			return nil, fmt.Errorf("%s: watching nodes: %w", Name, err)
 		}

@@ -289,13 +289,13 @@ func (pl *ArchFit) PostBind(ctx context.Context, state fwk.CycleState, pod *core
 	os, arch, _ := imageplatform.NodePlatform(node)
 	pl.metrics.decisions.WithLabelValues(pl.handle.ProfileName(), arch).Inc()
 	data, err := state.Read(stateKey)
-	if err != nil || pl.prices2 == nil {
+	if err != nil || pl.cheapest == nil {
 		return // a skipped namespace: no saving to explain
 	}
 	pp := &data.(*preFilterState).pp
 	alloc := node.Status.Allocatable.Cpu().MilliValue()
 	chosen := pl.prices.NodePrice(node, arch, alloc).PerVCPU
-	altArch, alt := pl.prices2.cheapestOther(os, arch, pp)
+	altArch, alt := pl.cheapest.cheapestOther(os, arch, pp)
 	if altArch == "" || alt <= chosen {
 		return
 	}
