@@ -90,11 +90,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := rep.prices(ctx, o); err != nil {
 		return nil, err
 	}
+	cache := newAPICache(ctx, o.Client)
 	for i, w := range ws {
 		if o.Progress != nil && (i%10 == 0 || i == len(ws)-1) {
 			fmt.Fprintf(o.Progress, "resolving images: workload %d of %d (%s/%s)\n", i+1, len(ws), w.namespace, w.name)
 		}
-		rep.Rows = append(rep.Rows, rep.row(ctx, o, w))
+		rep.Rows = append(rep.Rows, rep.row(ctx, o, cache, w))
 	}
 	rep.rollup()
 	return rep, nil
@@ -133,17 +134,46 @@ func (rep *Report) prices(ctx context.Context, o Options) error {
 	return nil
 }
 
-func (rep *Report) row(ctx context.Context, o Options, w workload) Row {
+// apiCache reads each Secret and ServiceAccount once per scan: workloads
+// in a namespace mostly share the same ones.
+type apiCache struct {
+	ctx      context.Context
+	client   kubernetes.Interface
+	secrets  map[string]*corev1.Secret
+	accounts map[string]*corev1.ServiceAccount
+	errs     map[string]error
+}
+
+func newAPICache(ctx context.Context, client kubernetes.Interface) *apiCache {
+	return &apiCache{ctx: ctx, client: client, secrets: map[string]*corev1.Secret{},
+		accounts: map[string]*corev1.ServiceAccount{}, errs: map[string]error{}}
+}
+
+func (c *apiCache) secret(ns, name string) (*corev1.Secret, error) {
+	k := "secret/" + ns + "/" + name
+	if s, ok := c.secrets[k]; ok {
+		return s, c.errs[k]
+	}
+	s, err := c.client.CoreV1().Secrets(ns).Get(c.ctx, name, metav1.GetOptions{})
+	c.secrets[k], c.errs[k] = s, err
+	return s, err
+}
+
+func (c *apiCache) account(ns, name string) (*corev1.ServiceAccount, error) {
+	k := "sa/" + ns + "/" + name
+	if a, ok := c.accounts[k]; ok {
+		return a, c.errs[k]
+	}
+	a, err := c.client.CoreV1().ServiceAccounts(ns).Get(c.ctx, name, metav1.GetOptions{})
+	c.accounts[k], c.errs[k] = a, err
+	return a, err
+}
+
+func (rep *Report) row(ctx context.Context, o Options, api *apiCache, w workload) Row {
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: w.namespace, Name: w.name}, Spec: w.spec}
 	creds := imageplatform.Credentials{}
 	if o.UsePullSecrets {
-		c, err := imageplatform.CredentialsForPod(ctx, pod,
-			func(ns, n string) (*corev1.Secret, error) {
-				return o.Client.CoreV1().Secrets(ns).Get(ctx, n, metav1.GetOptions{})
-			},
-			func(ns, n string) (*corev1.ServiceAccount, error) {
-				return o.Client.CoreV1().ServiceAccounts(ns).Get(ctx, n, metav1.GetOptions{})
-			})
+		c, err := imageplatform.CredentialsForPod(ctx, pod, api.secret, api.account)
 		if err == nil {
 			creds = c
 		}

@@ -184,7 +184,7 @@ func New(ctx context.Context, obj runtime.Object, h fwk.Handle) (fwk.Plugin, err
 			pl.secrets = f.Core().V1().Secrets().Lister()
 			pl.accounts = f.Core().V1().ServiceAccounts().Lister()
 		}
-		pl.cheapest = newArchPrices(pl.nodes, pl.prices)
+		pl.cheapest = newArchPrices(pl.nodes, pl.facts)
 		if _, err := f.Core().V1().Nodes().Informer().AddEventHandler(pl.index.handler()); err != nil {
 			return nil, fmt.Errorf("%s: watching nodes: %w", Name, err)
 		}

@@ -467,7 +467,7 @@ func TestFactsCacheIsBounded(t *testing.T) {
 	c := newFactsCache(pl.prices, 10)
 	for i := 0; i < 100; i++ {
 		n := archNode(fmt.Sprintf("n%d", i), "arm64", "m7g.large")
-		if f := c.get(n, 2000); !f.known || f.arch != "arm64" || f.microPerVCPU != 40800 {
+		if f := c.get(n); !f.known || f.arch != "arm64" || f.microPerVCPU != 40800 {
 			t.Fatalf("facts = %+v", f)
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	corelisters "k8s.io/client-go/listers/core/v1"
 
-	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/imageplatform"
 )
 
@@ -17,7 +16,7 @@ import (
 // node lister at most every refresh interval, off the scheduling cycle.
 type archPrices struct {
 	lister  corelisters.NodeLister
-	model   *cost.Model
+	facts   *factsCache
 	refresh time.Duration
 
 	mu      sync.Mutex
@@ -25,8 +24,8 @@ type archPrices struct {
 	minimum map[imageplatform.OSArch]float64
 }
 
-func newArchPrices(l corelisters.NodeLister, m *cost.Model) *archPrices {
-	return &archPrices{lister: l, model: m, refresh: 10 * time.Second}
+func newArchPrices(l corelisters.NodeLister, facts *factsCache) *archPrices {
+	return &archPrices{lister: l, facts: facts, refresh: 10 * time.Second}
 }
 
 // cheapestOther returns the cheapest per-vCPU price among the other
@@ -41,12 +40,12 @@ func (a *archPrices) cheapestOther(os, arch string, pp *imageplatform.PodPlatfor
 		}
 		m := map[imageplatform.OSArch]float64{}
 		for _, n := range nodes {
-			nos, narch, ok := imageplatform.NodePlatform(n)
-			if !ok {
+			f := a.facts.get(n)
+			if !f.known {
 				continue
 			}
-			p := a.model.NodePrice(n, narch, n.Status.Allocatable.Cpu().MilliValue()).PerVCPU
-			k := imageplatform.OSArch{OS: nos, Arch: narch}
+			p := float64(f.microPerVCPU) / 1e6
+			k := imageplatform.OSArch{OS: f.os, Arch: f.arch}
 			if cur, ok := m[k]; !ok || p < cur {
 				m[k] = p
 			}

@@ -35,13 +35,15 @@ func newFactsCache(prices *cost.Model, max int64) *factsCache {
 	return &factsCache{prices: prices, max: max}
 }
 
-func (c *factsCache) get(node *corev1.Node, allocMilliCPU int64) nodeFacts {
+// get returns the node's facts. Everything, allocatable CPU included, is
+// read from the Node only on a miss, so a hit is one lock-free lookup.
+func (c *factsCache) get(node *corev1.Node) nodeFacts {
 	if v, ok := c.m.Load(node); ok {
 		return v.(nodeFacts)
 	}
 	f := nodeFacts{}
 	f.os, f.arch, f.known = imageplatform.NodePlatform(node)
-	f.microPerVCPU = int64(c.prices.NodePrice(node, f.arch, allocMilliCPU).PerVCPU * 1e6)
+	f.microPerVCPU = int64(c.prices.NodePrice(node, f.arch, node.Status.Allocatable.Cpu().MilliValue()).PerVCPU * 1e6)
 	if c.n.Add(1) > c.max {
 		c.m.Clear()
 		c.n.Store(0)
@@ -125,6 +127,16 @@ func (ix *platformIndex) publish() {
 		s.platforms = append(s.platforms, k)
 	}
 	ix.snap.Store(s)
+}
+
+// hasArch reports whether any node of this OS and arch exists.
+func (ix *platformIndex) hasArch(os, arch string) bool {
+	for _, p := range ix.snap.Load().platforms {
+		if p.OS == os && p.Arch == arch {
+			return true
+		}
+	}
+	return false
 }
 
 // coveredBy reports whether every node in the cluster has a platform the

@@ -96,7 +96,7 @@ func (pl *ArchFit) PreFilter(ctx context.Context, state fwk.CycleState, pod *cor
 		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable,
 			fmt.Sprintf("%s: %s (over the %v budget; the pod is retried when it completes)", ErrReasonLookupPending, strings.Join(pp.Pending, ", "), pl.args.LookupBudget.Duration))
 	}
-	pl.explain(pod, &pp, nodes)
+	pl.explain(pod, &pp)
 	state.Write(stateKey, &preFilterState{pp: pp}) // Reserve reads it even when Filter is skipped
 	// Filter is skipped when every node would pass: the pod is unconstrained,
 	// or it allows every platform the cluster has. The second is answered
@@ -140,7 +140,7 @@ func (pl *ArchFit) Reserve(_ context.Context, state fwk.CycleState, pod *corev1.
 	if err != nil {
 		return fwk.AsStatus(fmt.Errorf("%s: node %s: %w", Name, nodeName, err))
 	}
-	f := pl.facts.get(ni.Node(), ni.GetAllocatable().GetMilliCPU())
+	f := pl.facts.get(ni.Node())
 	if f.known && s.pp.Allows(f.os, f.arch) {
 		return nil
 	}
@@ -163,7 +163,7 @@ func (pl *ArchFit) Unreserve(context.Context, fwk.CycleState, *corev1.Pod, strin
 
 // explain records why a pod is constrained, as metrics and (once per pod
 // and reason) as Events the pod's owner can read with kubectl describe.
-func (pl *ArchFit) explain(pod *corev1.Pod, pp *imageplatform.PodPlatforms, nodes []fwk.NodeInfo) {
+func (pl *ArchFit) explain(pod *corev1.Pod, pp *imageplatform.PodPlatforms) {
 	profile := pl.handle.ProfileName()
 	if pp.OverrideErr != nil {
 		pl.metrics.filtered.WithLabelValues(profile, "invalid_override").Inc()
@@ -189,12 +189,11 @@ func (pl *ArchFit) explain(pod *corev1.Pod, pp *imageplatform.PodPlatforms, node
 		return
 	}
 	pl.metrics.filtered.WithLabelValues(profile, "image_architecture").Inc()
-	for _, n := range nodes {
-		if _, arch, _ := imageplatform.NodePlatform(n.Node()); arch == pl.cheapArch {
-			pl.event(pod, corev1.EventTypeNormal, EventImageLacksArch, "pod could run on cheaper %s nodes, but image(s) %s are not built for linux/%s",
-				pl.cheapArch, strings.Join(blocking, ", "), pl.cheapArch)
-			return
-		}
+	// Only worth saying when the cluster has such nodes; the node index
+	// answers that without walking the node list on the serial cycle.
+	if pl.index.hasArch("linux", pl.cheapArch) {
+		pl.event(pod, corev1.EventTypeNormal, EventImageLacksArch, "pod could run on cheaper %s nodes, but image(s) %s are not built for linux/%s",
+			pl.cheapArch, strings.Join(blocking, ", "), pl.cheapArch)
 	}
 }
 
@@ -229,7 +228,7 @@ func (pl *ArchFit) Filter(_ context.Context, state fwk.CycleState, _ *corev1.Pod
 		return fwk.AsStatus(fmt.Errorf("%s: reading PreFilter state: %w", Name, err))
 	}
 	s := data.(*preFilterState)
-	f := pl.facts.get(nodeInfo.Node(), nodeInfo.GetAllocatable().GetMilliCPU())
+	f := pl.facts.get(nodeInfo.Node())
 	if !f.known {
 		return fwk.NewStatus(fwk.UnschedulableAndUnresolvable, ErrReasonNodeArchUnknown)
 	}
@@ -250,7 +249,7 @@ func (pl *ArchFit) PreScore(_ context.Context, _ fwk.CycleState, pod *corev1.Pod
 // Score is the node's price per allocatable vCPU-hour in micro-units of the
 // table's currency; NormalizeScore turns it into 0–100, cheapest highest.
 func (pl *ArchFit) Score(_ context.Context, _ fwk.CycleState, _ *corev1.Pod, nodeInfo fwk.NodeInfo) (int64, *fwk.Status) {
-	return pl.facts.get(nodeInfo.Node(), nodeInfo.GetAllocatable().GetMilliCPU()).microPerVCPU, nil
+	return pl.facts.get(nodeInfo.Node()).microPerVCPU, nil
 }
 
 // ScoreExtensions implements fwk.ScorePlugin.
@@ -286,15 +285,15 @@ func (pl *ArchFit) PostBind(ctx context.Context, state fwk.CycleState, pod *core
 	if err != nil {
 		return
 	}
-	os, arch, _ := imageplatform.NodePlatform(node)
+	f := pl.facts.get(node)
+	os, arch := f.os, f.arch
 	pl.metrics.decisions.WithLabelValues(pl.handle.ProfileName(), arch).Inc()
 	data, err := state.Read(stateKey)
 	if err != nil || pl.cheapest == nil {
 		return // a skipped namespace: no saving to explain
 	}
 	pp := &data.(*preFilterState).pp
-	alloc := node.Status.Allocatable.Cpu().MilliValue()
-	chosen := pl.prices.NodePrice(node, arch, alloc).PerVCPU
+	chosen := float64(f.microPerVCPU) / 1e6
 	altArch, alt := pl.cheapest.cheapestOther(os, arch, pp)
 	if altArch == "" || alt <= chosen {
 		return
