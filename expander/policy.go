@@ -2,7 +2,6 @@ package expander
 
 import (
 	"fmt"
-	"os"
 	"regexp"
 	"sort"
 	"strconv"
@@ -63,23 +62,6 @@ func (d Duration) MarshalJSON() ([]byte, error) { return []byte(strconv.Quote(d.
 // DefaultResolutionBudget leaves CA's 5 s deadline room for decoding,
 // ranking and the network.
 const DefaultResolutionBudget = 2 * time.Second
-
-// LoadPolicy reads and validates a policy file. An empty path gives the
-// defaults.
-func LoadPolicy(path string) (*Policy, error) {
-	if path == "" {
-		return ParsePolicy(nil)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	p, err := ParsePolicy(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return p, nil
-}
 
 // ParsePolicy parses YAML strictly (a typo is an error), applies defaults
 // and validates, naming the field at fault.
