@@ -41,10 +41,13 @@ func archFitArgs(cfg *schedconfig.KubeSchedulerConfiguration) []*config.ArchFitA
 
 func TestShippedConfigsLoadAndValidate(t *testing.T) {
 	files, err := filepath.Glob("*.yaml")
-	if err != nil || len(files) < 2 {
-		t.Fatalf("want at least 2 shipped configs, found %v (%v)", files, err)
+	if err != nil || len(files) < 4 {
+		t.Fatalf("want 3 shipped configs and a kustomization, found %v (%v)", files, err)
 	}
 	for _, f := range files {
+		if f == "kustomization.yaml" {
+			continue
+		}
 		t.Run(f, func(t *testing.T) {
 			cfg, err := load(t, f)
 			if err != nil {
@@ -148,5 +151,48 @@ func TestTyposAndBadValuesFail(t *testing.T) {
 				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// The pull-secrets variant must stay the secondary profile plus one switch;
+// a change to archfit-scheduler.yaml that is not carried over fails here.
+func TestPullSecretsVariantDiffersOnlyInUsePullSecrets(t *testing.T) {
+	base, err := os.ReadFile("archfit-scheduler.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	variant, err := os.ReadFile("archfit-scheduler-pull-secrets.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	strip := func(b []byte) []string {
+		var out []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if !strings.HasPrefix(strings.TrimSpace(l), "#") {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	b, v := strip(base), strip(variant)
+	var extra []string
+	i := 0
+	for _, l := range v {
+		if i < len(b) && l == b[i] {
+			i++
+			continue
+		}
+		extra = append(extra, l)
+	}
+	if i != len(b) || len(extra) != 1 || strings.TrimSpace(extra[0]) != "usePullSecrets: true" {
+		t.Fatalf("the variant must be archfit-scheduler.yaml plus one line usePullSecrets: true; matched %d/%d lines, extra %q", i, len(b), extra)
+	}
+	cfg, err := load(t, "archfit-scheduler-pull-secrets.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := archFitArgs(cfg)
+	if len(args) != 1 || !args[0].UsePullSecrets {
+		t.Fatalf("usePullSecrets did not decode as true: %+v", args)
 	}
 }
