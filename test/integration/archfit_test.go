@@ -25,6 +25,7 @@ func TestArchfit(t *testing.T) {
 	t.Run("report", func(t *testing.T) { reportScenario(t, cp) })
 	t.Run("scheduler", func(t *testing.T) { schedulerScenarios(t, cp) })
 	t.Run("expander", func(t *testing.T) { expanderScenarios(t, cp) })
+	t.Run("manifests", func(t *testing.T) { manifestsScenario(t, cp) })
 }
 
 // schedulerScenarios runs one archfit scheduler from
