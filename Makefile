@@ -9,7 +9,7 @@ K8S_LDFLAGS := -X k8s.io/component-base/version.gitVersion=v1.37.1 \
 TEST_TIMEOUT ?= 25m
 BENCH_TIME   ?= 2s
 
-.PHONY: all build test unit integration bench demo lint proto fuzz clean
+.PHONY: all build test unit integration bench demo lint proto fuzz clean images e2e
 
 all: build
 
@@ -45,6 +45,19 @@ bench:
 
 demo:
 	$(GO) run ./cmd/archfit demo
+
+# archfit's image, an OCI index for linux/amd64 and linux/arm64, built and
+# pushed without a Docker engine (cmd/archfit-images):
+#   make images REGISTRY=registry.example.com/platform TAG=v0.1.0
+#   make images IMAGE=127.0.0.1:5000/archfit:dev INSECURE=1
+REGISTRY ?=
+TAG      ?= dev
+IMAGE    ?= $(REGISTRY)/archfit:$(TAG)
+INSECURE ?=
+images:
+	@if [ -z "$(REGISTRY)" ] && [ "$(IMAGE)" = "/archfit:$(TAG)" ]; then \
+	  echo "make images: set REGISTRY=host[:port]/path (or IMAGE=full reference)"; exit 2; fi
+	$(GO) run ./cmd/archfit-images --push $(IMAGE) --ldflags "$(K8S_LDFLAGS)" $(if $(INSECURE),--insecure)
 
 # A short minimize budget: the default 60 s per new input, on the multi-KB
 # captured CA requests, left the decoder fuzzer minimizing instead of fuzzing.

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,11 +9,9 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
@@ -37,13 +34,13 @@ func manifestsScenario(t *testing.T, cp *controlPlane) {
 		t.Fatal(err)
 	}
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(cp.client.Discovery()))
-	sa := &applier{t: t, dyn: dyn, mapper: mapper}
+	sa := &manifests.Applier{Dynamic: dyn, Mapper: mapper, FieldManager: "archfit-manifests-test"}
 
 	// Prerequisites, applied for real: the CRDs, and the namespace, which
 	// admission requires to exist even for a dry-run of what lives in it.
 	for _, f := range []string{"cert-manager.yaml", "prometheus-operator.yaml"} {
 		for _, crd := range readObjects(t, filepath.Join("..", "testdata", "crds", f)) {
-			if err := sa.apply(ctx, crd, false); err != nil {
+			if err := sa.Apply(ctx, crd, false); err != nil {
 				t.Fatal(err)
 			}
 			waitEstablished(t, dyn, crd.GetName())
@@ -56,7 +53,7 @@ func manifestsScenario(t *testing.T, cp *controlPlane) {
 	}
 	for _, o := range base {
 		if o.GetKind() == "Namespace" {
-			if err := sa.apply(ctx, o, false); err != nil {
+			if err := sa.Apply(ctx, o, false); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -84,7 +81,7 @@ func manifestsScenario(t *testing.T, cp *controlPlane) {
 				t.Fatal(err)
 			}
 			for _, o := range objs {
-				if err := sa.apply(ctx, o, true); err != nil {
+				if err := sa.Apply(ctx, o, true); err != nil {
 					t.Errorf("%s %s/%s: %v", o.GetKind(), o.GetNamespace(), o.GetName(), err)
 				}
 			}
@@ -125,7 +122,7 @@ func manifestsScenario(t *testing.T, cp *controlPlane) {
 		} {
 			t.Run(name, func(t *testing.T) {
 				tc.mutate(tc.obj.Object)
-				err := sa.apply(ctx, tc.obj, true)
+				err := sa.Apply(ctx, tc.obj, true)
 				if err == nil || !strings.Contains(err.Error(), tc.want) {
 					t.Fatalf("err = %v, want a rejection mentioning %q", err, tc.want)
 				}
@@ -133,38 +130,6 @@ func manifestsScenario(t *testing.T, cp *controlPlane) {
 		}
 	})
 }
-
-type applier struct {
-	t      *testing.T
-	dyn    dynamic.Interface
-	mapper meta.RESTMapper
-}
-
-// apply is `kubectl apply --server-side [--dry-run=server]
-// --validate=strict`.
-func (a *applier) apply(ctx context.Context, o *unstructured.Unstructured, dryRun bool) error {
-	gvk := o.GroupVersionKind()
-	m, err := a.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-	if err != nil {
-		return err
-	}
-	var ri dynamic.ResourceInterface = a.dyn.Resource(m.Resource)
-	if m.Scope.Name() == meta.RESTScopeNameNamespace {
-		ri = a.dyn.Resource(m.Resource).Namespace(o.GetNamespace())
-	}
-	body, err := json.Marshal(o.Object)
-	if err != nil {
-		return err
-	}
-	opts := metav1.PatchOptions{FieldManager: "archfit-manifests-test", FieldValidation: "Strict", Force: ptrTo(true)}
-	if dryRun {
-		opts.DryRun = []string{metav1.DryRunAll}
-	}
-	_, err = ri.Patch(ctx, o.GetName(), types.ApplyPatchType, body, opts)
-	return err
-}
-
-func ptrTo[T any](v T) *T { return &v }
 
 func readObjects(t *testing.T, path string) []*unstructured.Unstructured {
 	t.Helper()
