@@ -27,6 +27,15 @@ unit:
 integration:
 	$(GO) test -timeout $(TEST_TIMEOUT) ./test/integration/...
 
+# The shipped binaries as processes: etcd, kube-apiserver and kwok built from
+# the module proxy into bin/e2e, archfit's image built by `make images` into a
+# loopback registry, and archfit-scheduler (two replicas, leader election) and
+# archfit-expander taken out of that image and run with the manifests' RBAC,
+# config and flags. See README.md for its cold and warm times.
+E2E_TIMEOUT ?= 60m
+e2e:
+	$(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e/
+
 # Benchmarks only; no wall-clock thresholds live in `make test`. The Go
 # micro-benchmarks run first; then one driver process measures scheduler
 # throughput (default vs archfit profile, same run), the expander, the
