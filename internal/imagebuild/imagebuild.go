@@ -299,3 +299,49 @@ func Push(ctx context.Context, idx v1.ImageIndex, ref string, insecure bool) (na
 	}
 	return r.Context().Digest(d.String()), nil
 }
+
+// File is a regular file read back out of an image.
+type File struct {
+	Header *tar.Header
+	Body   []byte
+}
+
+// ReadFiles returns the regular files in img's layers whose names (without
+// a leading slash) match, for checking what an image holds or taking its
+// binaries out.
+func ReadFiles(img v1.Image, match func(name string) bool) (map[string]File, error) {
+	layers, err := img.Layers()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]File{}
+	for _, l := range layers {
+		rc, err := l.Uncompressed()
+		if err != nil {
+			return nil, err
+		}
+		tr := tar.NewReader(rc)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			} else if err != nil {
+				rc.Close()
+				return nil, err
+			}
+			if !match(h.Name) {
+				continue
+			}
+			var b []byte
+			if h.Typeflag == tar.TypeReg {
+				if b, err = io.ReadAll(tr); err != nil {
+					rc.Close()
+					return nil, err
+				}
+			}
+			out[h.Name] = File{Header: h, Body: b}
+		}
+		rc.Close()
+	}
+	return out, nil
+}

@@ -1,11 +1,9 @@
 package imagebuild
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"debug/elf"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,61 +21,13 @@ import (
 	"github.com/archfit/archfit/internal/registrytest"
 )
 
-// files reads every regular file of an image's flattened layers.
-func files(t *testing.T, img v1.Image) map[string]*tar.Header {
+func files(t *testing.T, img v1.Image) map[string]File {
 	t.Helper()
-	out := map[string]*tar.Header{}
-	layers, err := img.Layers()
+	fs, err := ReadFiles(img, func(string) bool { return true })
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range layers {
-		rc, err := l.Uncompressed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr := tar.NewReader(rc)
-		for {
-			h, err := tr.Next()
-			if err == io.EOF {
-				break
-			} else if err != nil {
-				t.Fatal(err)
-			}
-			out[h.Name] = h
-		}
-		rc.Close()
-	}
-	return out
-}
-
-func fileBytes(t *testing.T, img v1.Image, name string) []byte {
-	t.Helper()
-	layers, _ := img.Layers()
-	for _, l := range layers {
-		rc, err := l.Uncompressed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr := tar.NewReader(rc)
-		for {
-			h, err := tr.Next()
-			if err != nil {
-				break
-			}
-			if h.Name == name {
-				b, err := io.ReadAll(tr)
-				rc.Close()
-				if err != nil {
-					t.Fatal(err)
-				}
-				return b
-			}
-		}
-		rc.Close()
-	}
-	t.Fatalf("%s not in the image", name)
-	return nil
+	return fs
 }
 
 // The builder's real path, end to end: cross-compile, assemble, push to a
@@ -154,16 +104,19 @@ func TestBuildPushResolve(t *testing.T) {
 		}
 		fs := files(t, img)
 		for _, want := range []string{"usr/local/bin/hello", "etc/passwd", "etc/ssl/certs/ca-certificates.crt", "tmp/"} {
-			if fs[want] == nil {
+			if f, ok := fs[want]; !ok {
 				t.Errorf("%s: %s missing", arch, want)
-			} else if !fs[want].ModTime.Equal(created) {
-				t.Errorf("%s: %s stamped %v, want %v", arch, want, fs[want].ModTime, created)
+			} else if !f.Header.ModTime.Equal(created) {
+				t.Errorf("%s: %s stamped %v, want %v", arch, want, f.Header.ModTime, created)
 			}
 		}
-		if !strings.Contains(string(fileBytes(t, img, "etc/passwd")), "nonroot:x:65532:65532:") {
+		if !strings.Contains(string(fs["etc/passwd"].Body), "nonroot:x:65532:65532:") {
 			t.Errorf("%s: no nonroot user in /etc/passwd", arch)
 		}
-		bin := fileBytes(t, img, "usr/local/bin/hello")
+		bin := fs["usr/local/bin/hello"].Body
+		if len(bin) == 0 {
+			t.Fatalf("%s: empty binary", arch)
+		}
 		f, err := elf.NewFile(bytes.NewReader(bin))
 		if err != nil {
 			t.Fatalf("%s: %v", arch, err)

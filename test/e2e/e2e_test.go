@@ -10,11 +10,9 @@
 package e2e
 
 import (
-	"archive/tar"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -48,6 +46,7 @@ import (
 
 	"github.com/archfit/archfit/expander/protos"
 	"github.com/archfit/archfit/internal/cost"
+	"github.com/archfit/archfit/internal/imagebuild"
 	"github.com/archfit/archfit/internal/registrytest"
 	"github.com/archfit/archfit/internal/testcerts"
 	"github.com/archfit/archfit/manifests"
@@ -315,38 +314,17 @@ func extractBinaries(t *testing.T, ref, dir string) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		layers, err := img.Layers()
+		fs, err := imagebuild.ReadFiles(img, func(n string) bool { return path.Dir(n) == "usr/local/bin" })
 		if err != nil {
 			t.Fatal(err)
 		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		for _, l := range layers {
-			rc, err := l.Uncompressed()
-			if err != nil {
+		for n, f := range fs {
+			if err := os.WriteFile(filepath.Join(dir, path.Base(n)), f.Body, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			tr := tar.NewReader(rc)
-			for {
-				h, err := tr.Next()
-				if err == io.EOF {
-					break
-				} else if err != nil {
-					t.Fatal(err)
-				}
-				if h.Typeflag != tar.TypeReg || path.Dir(h.Name) != "usr/local/bin" {
-					continue
-				}
-				b, err := io.ReadAll(tr)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(filepath.Join(dir, path.Base(h.Name)), b, 0o755); err != nil {
-					t.Fatal(err)
-				}
-			}
-			rc.Close()
 		}
 	}
 	sort.Strings(arches)
