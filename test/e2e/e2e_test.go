@@ -31,6 +31,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -399,6 +400,24 @@ func (c *cluster) install(t *testing.T) {
 	}
 }
 
+// mountedConfigMap is the installed ConfigMap a Deployment's pods mount
+// (each of archfit's Deployments mounts one), with kustomize's hashed name.
+func (c *cluster) mountedConfigMap(t *testing.T, dep *appsv1.Deployment) *corev1.ConfigMap {
+	t.Helper()
+	for _, v := range dep.Spec.Template.Spec.Volumes {
+		if v.ConfigMap == nil {
+			continue
+		}
+		cm, err := c.cs.CoreV1().ConfigMaps(dep.Namespace).Get(context.Background(), v.ConfigMap.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cm
+	}
+	t.Fatalf("Deployment %s mounts no ConfigMap", dep.Name)
+	return nil
+}
+
 // serviceAccountKubeconfig is what a pod of the Deployment would
 // authenticate as.
 func (c *cluster) serviceAccountKubeconfig(t *testing.T, sa string) string {
@@ -499,19 +518,10 @@ func (c *cluster) prepareScheduler(t *testing.T) {
 			c.schedArgs = append(c.schedArgs, a)
 		}
 	}
-	var cmName string
-	for _, v := range dep.Spec.Template.Spec.Volumes {
-		if v.ConfigMap != nil {
-			cmName = v.ConfigMap.Name
-		}
-	}
-	cm, err := c.cs.CoreV1().ConfigMaps("archfit").Get(ctx, cmName, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cm := c.mountedConfigMap(t, dep)
 	body, ok := cm.Data[path.Base(cfgPath)]
 	if !ok {
-		t.Fatalf("ConfigMap %s has no %s", cmName, path.Base(cfgPath))
+		t.Fatalf("ConfigMap %s has no %s", cm.Name, path.Base(cfgPath))
 	}
 	var doc map[string]any
 	if err := yaml.Unmarshal([]byte(body), &doc); err != nil {
@@ -591,16 +601,7 @@ func (c *cluster) startExpander(t *testing.T) *expanderProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var policyName string
-	for _, v := range dep.Spec.Template.Spec.Volumes {
-		if v.ConfigMap != nil {
-			policyName = v.ConfigMap.Name
-		}
-	}
-	cm, err := c.cs.CoreV1().ConfigMaps("archfit").Get(ctx, policyName, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cm := c.mountedConfigMap(t, dep)
 	policy := filepath.Join(c.dir, "policy.yaml")
 	if err := os.WriteFile(policy, []byte(cm.Data["policy.yaml"]), 0o644); err != nil {
 		t.Fatal(err)
