@@ -64,7 +64,7 @@ TAG      ?= dev
 IMAGE    ?= $(REGISTRY)/archfit:$(TAG)
 INSECURE ?=
 images:
-	@if [ -z "$(REGISTRY)" ] && [ "$(IMAGE)" = "/archfit:$(TAG)" ]; then \
+	@if [ "$(IMAGE)" = "/archfit:$(TAG)" ]; then \
 	  echo "make images: set REGISTRY=host[:port]/path (or IMAGE=full reference)"; exit 2; fi
 	$(GO) run ./cmd/archfit-images --push $(IMAGE) --ldflags "$(K8S_LDFLAGS)" $(if $(INSECURE),--insecure)
 
