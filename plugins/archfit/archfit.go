@@ -67,6 +67,7 @@ var (
 	_ fwk.EnqueueExtensions = (*ArchFit)(nil)
 	_ fwk.SignPlugin        = (*ArchFit)(nil)
 	_ fwk.ReservePlugin     = (*ArchFit)(nil)
+	_ fwk.PostFilterPlugin  = (*ArchFit)(nil)
 )
 
 // ArchFit is one profile's instance of the plugin. Everything it needs lives
@@ -91,16 +92,19 @@ type ArchFit struct {
 	skipNS     map[string]bool
 	defaultKC  imageplatform.Credentials
 
-	metrics  *pluginMetrics
-	events   *eventOnce
-	cheapest *archPrices
-	facts    *factsCache
-	index    *platformIndex
-	// reserveOn is whether ArchFit's Reserve runs in this profile, checked
-	// once the framework has listed its plugins. Skipping Filter on the
-	// platform index is only safe with Reserve as the backstop.
-	reserveOnce sync.Once
-	reserveOn   bool
+	metrics *pluginMetrics
+	// events keeps each Event to once per pod and reason; workloadEvents
+	// keeps the informational ones to once an hour per controller.
+	events         *eventOnce
+	workloadEvents *eventOnce
+	cheapest       *archPrices
+	facts          *factsCache
+	index          *platformIndex
+	// points says whether ArchFit's Reserve and PostFilter run in this
+	// profile, checked once the framework has listed its plugins: the
+	// index-based shortcuts in PreFilter depend on them.
+	pointsOnce sync.Once
+	points     enabledPoints
 
 	waiting sync.Map // pod UID → struct{}: an activation goroutine exists
 	warmQ   chan *corev1.Pod
@@ -124,10 +128,13 @@ func New(ctx context.Context, obj runtime.Object, h fwk.Handle) (fwk.Plugin, err
 			Unknown:               imageplatform.UnknownImagePolicy(args.UnknownImagePolicy),
 			FallbackArchitectures: args.FallbackArchitectures,
 		},
-		skipNS:  map[string]bool{},
-		events:  newEventOnce(20000),
-		metrics: newPluginMetrics(legacyregistry.Registerer()),
-		warmQ:   make(chan *corev1.Pod, 1024),
+		skipNS: map[string]bool{},
+		events: newEventOnce(20000, 0),
+		// An hour, because that is how long kube-apiserver keeps an Event
+		// (--event-ttl): the workload always has one to read.
+		workloadEvents: newEventOnce(20000, time.Hour),
+		metrics:        newPluginMetrics(legacyregistry.Registerer()),
+		warmQ:          make(chan *corev1.Pod, 1024),
 	}
 	for _, ns := range args.SkipNamespaces {
 		pl.skipNS[ns] = true
@@ -267,38 +274,68 @@ func newPluginMetrics(reg prometheus.Registerer) *pluginMetrics {
 	}
 }
 
-// ---- events, at most once per pod and reason ----
+// ---- events ----
 
+// eventOnce remembers which Events were written, so each goes out once per
+// key, or once per ttl when ttl is set.
 type eventOnce struct {
 	mu   sync.Mutex
 	max  int
-	seen map[string]struct{}
+	ttl  time.Duration
+	seen map[string]time.Time
 }
 
-func newEventOnce(max int) *eventOnce { return &eventOnce{max: max, seen: map[string]struct{}{}} }
+func newEventOnce(max int, ttl time.Duration) *eventOnce {
+	return &eventOnce{max: max, ttl: ttl, seen: map[string]time.Time{}}
+}
 
-// first reports whether key is new. The set is bounded by dropping it whole
-// when full: at worst a long-pending pod gets one Event more.
-func (e *eventOnce) first(key string) bool {
+// first reports whether key is new (or its last Event is older than ttl).
+// The set is bounded by dropping it whole when full: at worst an Event is
+// written once more.
+func (e *eventOnce) first(key string, now time.Time) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if _, ok := e.seen[key]; ok {
+	if at, ok := e.seen[key]; ok && (e.ttl == 0 || now.Sub(at) < e.ttl) {
 		return false
 	}
 	if len(e.seen) >= e.max {
-		e.seen = map[string]struct{}{}
+		e.seen = map[string]time.Time{}
 	}
-	e.seen[key] = struct{}{}
+	e.seen[key] = now
 	return true
 }
 
+// event writes an Event on the pod, at most once per pod and reason.
 func (pl *ArchFit) event(pod *corev1.Pod, eventType, reason, format string, args ...any) {
-	if !pl.events.first(string(pod.UID) + "/" + reason) {
+	if !pl.events.first(string(pod.UID)+"/"+reason, time.Time{}) {
 		return
 	}
 	if r := pl.handle.EventRecorder(); r != nil {
 		r.Eventf(pod, nil, eventType, reason, "Scheduling", format, args...)
 	}
+}
+
+// placementEvent writes an informational Event as placementEvents says.
+// Per workload, the pods of one controller share an Event an hour per
+// reason and variant (the arch placed on, say): a Deployment of 200
+// replicas gets one Event saying why, not 200 saying the same thing, and
+// the scheduler does not double the Events it writes.
+func (pl *ArchFit) placementEvent(pod *corev1.Pod, reason, variant, format string, args ...any) {
+	switch pl.args.PlacementEvents {
+	case config.PlacementEventsNone:
+		return
+	case config.PlacementEventsPerWorkload:
+		owner := metav1.GetControllerOfNoCopy(pod)
+		if owner == nil {
+			break // a bare pod is its own workload
+		}
+		if !pl.workloadEvents.first(string(owner.UID)+"/"+reason+"/"+variant, time.Now()) {
+			return
+		}
+		format += " (said once an hour for the pods of %s %s)"
+		args = append(args, owner.Kind, owner.Name)
+	}
+	pl.event(pod, corev1.EventTypeNormal, reason, format, args...)
 }
 
 // ---- cache warming ----

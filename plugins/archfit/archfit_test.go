@@ -10,8 +10,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/informers"
 	clientsetfake "k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
 	schedconfig "k8s.io/kubernetes/pkg/scheduler/apis/config"
@@ -19,6 +22,7 @@ import (
 	"k8s.io/kubernetes/pkg/scheduler/framework"
 	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
 	st "k8s.io/kubernetes/pkg/scheduler/testing"
+	"k8s.io/utils/ptr"
 
 	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/imageplatform"
@@ -130,6 +134,7 @@ func TestNewRejectsBadArgs(t *testing.T) {
 		{"tag TTL", func(a *config.ArchFitArgs) { a.TagTTL = metav1.Duration{} }, "tagTTL"},
 		{"concurrency", func(a *config.ArchFitArgs) { a.MaxConcurrentRequestsPerRegistry = 0 }, "maxConcurrentRequestsPerRegistry"},
 		{"price table", func(a *config.ArchFitArgs) { a.PriceTable = "/does/not/exist.yaml" }, "priceTable"},
+		{"placement events", func(a *config.ArchFitArgs) { a.PlacementEvents = "Sometimes" }, "placementEvents"},
 		{"namespace selector", func(a *config.ArchFitArgs) {
 			a.NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "a", Operator: "Maybe"}}}
 		}, "namespaceSelector"},
@@ -325,10 +330,10 @@ func TestFilterAndScoreDoNotAllocateOnAPassingNode(t *testing.T) {
 	pl := newPlugin(t, defaultArgs(func(a *config.ArchFitArgs) { a.InsecureRegistries = []string{im.reg.Host} }))
 	pod := st.MakePod().Name("p").Container(im.amd).Obj()
 	state := framework.NewCycleState()
-	if _, s := pl.PreFilter(context.Background(), state, pod, []fwk.NodeInfo{nodeInfo(archNode("x", "arm64", ""))}); !s.IsSuccess() {
+	ni := nodeInfo(archNode("amd", "amd64", "m6i.large"))
+	if _, s := pl.PreFilter(context.Background(), state, pod, []fwk.NodeInfo{nodeInfo(archNode("x", "arm64", "")), ni}); !s.IsSuccess() {
 		t.Fatal(s)
 	}
-	ni := nodeInfo(archNode("amd", "amd64", "m6i.large"))
 	ctx := context.Background()
 	if n := testing.AllocsPerRun(200, func() {
 		if s := pl.Filter(ctx, state, pod, ni); !s.IsSuccess() {
@@ -423,7 +428,7 @@ func TestPlatformIndexSkipAndReserveBackstop(t *testing.T) {
 		t.Fatal(err)
 	}
 	pl := p.(*ArchFit)
-	pl.reserveOnce.Do(func() { pl.reserveOn = true }) // as in a profile that enables ArchFit's Reserve
+	pl.pointsOnce.Do(func() { pl.points = enabledPoints{reserve: true} }) // as in a profile that enables ArchFit's Reserve
 	h := pl.index.handler()
 	h.OnAdd(arm, false)
 	h.OnAdd(amd, false)
@@ -460,6 +465,223 @@ func TestPlatformIndexSkipAndReserveBackstop(t *testing.T) {
 	if _, s := pl.PreFilter(ctx, framework.NewCycleState(), pod, nil); !s.IsSuccess() {
 		t.Fatalf("PreFilter = %v, want Success while a node reports no arch", s)
 	}
+}
+
+func TestPreFilterNarrowsToOnePlatformAndPostFilterExplains(t *testing.T) {
+	im := newImages(t)
+	arm1, arm2, amd := archNode("arm1", "arm64", "m7g.large"), archNode("arm2", "arm64", "m7g.large"), archNode("amd", "amd64", "m6i.large")
+	late, mystery := archNode("arm3", "arm64", ""), st.MakeNode().Name("mystery").Obj()
+	// The snapshot has two nodes the index has not seen: an arm64 node
+	// (informer lag) and one that reports no architecture.
+	snapshot := schedcache.NewSnapshot(nil, []*corev1.Node{arm1, arm2, amd, late, mystery})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	act := make(activations, 4)
+	fh, err := frameworkruntime.NewFramework(ctx, nil, &schedconfig.KubeSchedulerProfile{SchedulerName: "archfit-scheduler"},
+		frameworkruntime.WithSnapshotSharedLister(snapshot), frameworkruntime.WithPodActivator(act))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(ctx, defaultArgs(func(a *config.ArchFitArgs) { a.InsecureRegistries = []string{im.reg.Host} }), fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := p.(*ArchFit)
+	h := pl.index.handler()
+	for _, n := range []*corev1.Node{arm1, arm2, amd} {
+		h.OnAdd(n, false)
+	}
+	all, _ := snapshot.NodeInfos().List()
+	pod := st.MakePod().Namespace("default").Name("edge").UID("edge").Container(im.arm).Obj()
+
+	tests := []struct {
+		name       string
+		points     enabledPoints
+		pod        *corev1.Pod
+		wantNames  []string // nil: no PreFilterResult
+		wantReject bool
+	}{
+		{name: "one platform, PostFilter on: its nodes", points: enabledPoints{reserve: true, postFilter: true}, pod: pod, wantNames: []string{"arm1", "arm2"}},
+		{name: "one platform, PostFilter off: Filter on every node", points: enabledPoints{reserve: true}, pod: pod},
+		{name: "two platforms, no Reserve to skip on: Filter on every node", points: enabledPoints{postFilter: true},
+			pod: st.MakePod().Namespace("default").Name("web").UID("web").Container(im.multi).Obj()},
+		{name: "no node of its platform, in index or snapshot: rejected at once", points: enabledPoints{reserve: true, postFilter: true},
+			pod: st.MakePod().Namespace("default").Name("win").UID("win").Container(im.winOnly).Obj(), wantReject: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pl.pointsOnce.Do(func() {})
+			pl.points = tt.points
+			nodes := all
+			if tt.wantReject {
+				nodes = all[:3] // no unknown-arch node: only then is the reason certain
+			}
+			res, s := pl.PreFilter(ctx, framework.NewCycleState(), tt.pod, nodes)
+			if tt.wantReject {
+				if s.Code() != fwk.UnschedulableAndUnresolvable || s.Message() != ErrReasonImageArchitecture {
+					t.Fatalf("PreFilter = %v, want UnschedulableAndUnresolvable %q", s, ErrReasonImageArchitecture)
+				}
+				return
+			}
+			if !s.IsSuccess() {
+				t.Fatalf("PreFilter = %v", s)
+			}
+			if tt.wantNames == nil {
+				if !res.AllNodes() {
+					t.Fatalf("PreFilterResult = %v, want all nodes", res.NodeNames)
+				}
+				return
+			}
+			if res.AllNodes() || !res.NodeNames.Equal(sets.New(tt.wantNames...)) {
+				t.Fatalf("PreFilterResult = %v, want %v", res, tt.wantNames)
+			}
+		})
+	}
+
+	t.Run("a windows node the index lags on keeps Filter on", func(t *testing.T) {
+		win := st.MakeNode().Name("win").Label(imageplatform.LabelArch, "amd64").Label(imageplatform.LabelOS, "windows").Obj()
+		res, s := pl.PreFilter(ctx, framework.NewCycleState(), tests[3].pod, append(all[:3:3], nodeInfo(win)))
+		if !s.IsSuccess() || !res.AllNodes() {
+			t.Fatalf("PreFilter = %v, %v; want Success on all nodes", res, s)
+		}
+	})
+
+	t.Run("PostFilter counts the nodes left out and retries a lagging index", func(t *testing.T) {
+		pl.points = enabledPoints{reserve: true, postFilter: true}
+		state := framework.NewCycleState()
+		res, s := pl.PreFilter(ctx, state, pod, all)
+		if !s.IsSuccess() || res.AllNodes() {
+			t.Fatalf("PreFilter = %v, %v", res, s)
+		}
+		_, s = pl.PostFilter(ctx, state, pod, framework.NewDefaultNodeToStatus())
+		want := "ArchFit: 1 " + ErrReasonImageArchitecture + ", ArchFit: 1 " + ErrReasonNodeArchUnknown
+		if s.Code() != fwk.Unschedulable || s.Message() != want {
+			t.Fatalf("PostFilter = %v, want Unschedulable %q", s, want)
+		}
+		select {
+		case key := <-act:
+			if key != "default/edge" {
+				t.Fatalf("activated %q", key)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("arm3 was never tried, yet the pod was not re-activated")
+		}
+	})
+
+	t.Run("PostFilter adds nothing when Filter saw every node", func(t *testing.T) {
+		pl.points = enabledPoints{reserve: true}
+		state := framework.NewCycleState()
+		if _, s := pl.PreFilter(ctx, state, pod, all); !s.IsSuccess() {
+			t.Fatal(s)
+		}
+		if _, s := pl.PostFilter(ctx, state, pod, framework.NewDefaultNodeToStatus()); s.Code() != fwk.Unschedulable || s.Message() != "" {
+			t.Fatalf("PostFilter = %v, want Unschedulable with no reason", s)
+		}
+	})
+
+	t.Run("a published set never changes; the next cycle sees the new node", func(t *testing.T) {
+		pl.points = enabledPoints{reserve: true, postFilter: true}
+		before, _ := pl.PreFilter(ctx, framework.NewCycleState(), pod, all)
+		x86 := archNode("x86", "amd64", "")
+		h.OnAdd(late, false)
+		h.OnAdd(x86, false)
+		h.OnUpdate(x86, relabel(x86, "arm64"))
+		after, _ := pl.PreFilter(ctx, framework.NewCycleState(), pod, all)
+		if before.NodeNames.Len() != 2 {
+			t.Fatalf("the set handed out earlier changed: %v", before.NodeNames)
+		}
+		if !after.NodeNames.Equal(sets.New("arm1", "arm2", "arm3", "x86")) {
+			t.Fatalf("after a node joined and one was relabelled: %v", after.NodeNames)
+		}
+		h.OnDelete(arm1)
+		if got, _ := pl.PreFilter(ctx, framework.NewCycleState(), pod, all); got.NodeNames.Has("arm1") {
+			t.Fatalf("a deleted node is still named: %v", got.NodeNames)
+		}
+	})
+}
+
+func relabel(n *corev1.Node, arch string) *corev1.Node {
+	c := n.DeepCopy()
+	c.Labels[imageplatform.LabelArch] = arch
+	return c
+}
+
+func TestPlacementEvents(t *testing.T) {
+	rs := func(name, uid string) []metav1.OwnerReference {
+		return []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: name, UID: types.UID(uid), Controller: ptr.To(true)}}
+	}
+	web1 := st.MakePod().Namespace("default").Name("web-1").UID("w1").Obj()
+	web1.OwnerReferences = rs("web", "rs-web")
+	web2 := web1.DeepCopy()
+	web2.Name, web2.UID = "web-2", "w2"
+	api := web1.DeepCopy()
+	api.Name, api.UID, api.OwnerReferences = "api-1", "a1", rs("api", "rs-api")
+	bare1 := st.MakePod().Namespace("default").Name("bare-1").UID("b1").Obj()
+	bare2 := st.MakePod().Namespace("default").Name("bare-2").UID("b2").Obj()
+	type ev struct {
+		pod  *corev1.Pod
+		arch string
+	}
+	// web-1 twice (a retried PostBind), web-2 on the same arch, web-2 on
+	// another arch, a second workload, and two bare pods.
+	seq := []ev{{web1, "arm64"}, {web1, "arm64"}, {web2, "arm64"}, {web2, "amd64"}, {api, "arm64"}, {bare1, "arm64"}, {bare2, "arm64"}}
+	tests := []struct {
+		mode string
+		want []string // pods that get an Event, in order
+	}{
+		{config.PlacementEventsPerWorkload, []string{"web-1", "web-2", "api-1", "bare-1", "bare-2"}},
+		{config.PlacementEventsPerPod, []string{"web-1", "web-2", "api-1", "bare-1", "bare-2"}},
+		{config.PlacementEventsNone, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.mode, func(t *testing.T) {
+			rec := events.NewFakeRecorder(32)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			fh, err := frameworkruntime.NewFramework(ctx, nil, &schedconfig.KubeSchedulerProfile{SchedulerName: "archfit-scheduler"}, frameworkruntime.WithEventRecorder(rec))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := New(ctx, defaultArgs(func(a *config.ArchFitArgs) { a.PlacementEvents = tt.mode }), fh)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pl := p.(*ArchFit)
+			for _, e := range seq {
+				pl.placementEvent(e.pod, EventPlacedCheaper, e.arch, "placed %s on %s", e.pod.Name, e.arch)
+			}
+			close(rec.Events)
+			var got []string
+			for msg := range rec.Events {
+				got = append(got, msg)
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("%d Events, want %d: %q", len(got), len(tt.want), got)
+			}
+			for i, pod := range tt.want {
+				if !strings.Contains(got[i], "placed "+pod+" on") {
+					t.Errorf("Event %d = %q, want one for %s", i, got[i], pod)
+				}
+				owned := strings.HasPrefix(pod, "web") || strings.HasPrefix(pod, "api")
+				if says := strings.Contains(got[i], "said once an hour for the pods of ReplicaSet"); says != (owned && tt.mode == config.PlacementEventsPerWorkload) {
+					t.Errorf("Event %q: workload suffix %v, want %v", got[i], says, !says)
+				}
+			}
+		})
+	}
+
+	t.Run("a workload's Event comes back after an hour", func(t *testing.T) {
+		e := newEventOnce(10, time.Hour)
+		t0 := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+		for _, c := range []struct {
+			at   time.Duration
+			want bool
+		}{{0, true}, {59 * time.Minute, false}, {61 * time.Minute, true}, {90 * time.Minute, false}} {
+			if got := e.first("rs/ArchFitPlacedOnCheaperArch/arm64", t0.Add(c.at)); got != c.want {
+				t.Errorf("at +%v: first = %v, want %v", c.at, got, c.want)
+			}
+		}
+	})
 }
 
 func TestFactsCacheIsBounded(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/archfit/archfit/internal/cost"
@@ -52,25 +53,33 @@ func (c *factsCache) get(node *corev1.Node) nodeFacts {
 	return f
 }
 
-// platformIndex counts the cluster's nodes per platform, from the node
-// informer, so PreFilter can tell in O(platforms) that a pod fits every
-// node. It may lag the scheduler's snapshot by an event; Reserve re-checks
-// the chosen node, so a lag can delay a pod but never misplace it.
+// platformIndex keeps the cluster's node names per platform, from the node
+// informer, so PreFilter can answer in O(platforms) whether a pod fits every
+// node (Skip Filter) or exactly one platform (a PreFilterResult naming its
+// nodes, so the framework never visits the others). It may lag the
+// scheduler's snapshot by an event: Reserve re-checks the chosen node when
+// Filter was skipped, Filter still runs on the named nodes, and PostFilter
+// re-activates a pod that a lagging set may have failed.
 type platformIndex struct {
 	mu      sync.Mutex
-	counts  map[imageplatform.OSArch]int
-	unknown int // nodes reporting no architecture
+	names   map[imageplatform.OSArch]sets.Set[string] // mutable, under mu
+	unknown int                                       // nodes reporting no architecture
+	dirty   map[imageplatform.OSArch]bool             // platforms whose published set is stale
+	stale   atomic.Bool
 	snap    atomic.Pointer[indexSnapshot]
 }
 
+// indexSnapshot is immutable once published: its sets are handed to the
+// framework in PreFilterResults, so an update builds new ones.
 type indexSnapshot struct {
 	platforms []imageplatform.OSArch
+	names     []sets.Set[string] // parallel to platforms
 	unknown   bool
 }
 
 func newPlatformIndex() *platformIndex {
-	ix := &platformIndex{counts: map[imageplatform.OSArch]int{}}
-	ix.publish()
+	ix := &platformIndex{names: map[imageplatform.OSArch]sets.Set[string]{}, dirty: map[imageplatform.OSArch]bool{}}
+	ix.snap.Store(&indexSnapshot{})
 	return ix
 }
 
@@ -82,7 +91,8 @@ func (ix *platformIndex) handler() cache.ResourceEventHandlerFuncs {
 			n, okNew := obj.(*corev1.Node)
 			if okOld && okNew && o.Labels[imageplatform.LabelArch] == n.Labels[imageplatform.LabelArch] &&
 				o.Labels[imageplatform.LabelOS] == n.Labels[imageplatform.LabelOS] &&
-				o.Status.NodeInfo.Architecture == n.Status.NodeInfo.Architecture {
+				o.Status.NodeInfo.Architecture == n.Status.NodeInfo.Architecture &&
+				o.Status.NodeInfo.OperatingSystem == n.Status.NodeInfo.OperatingSystem {
 				return // heartbeats and the like: nothing the index keeps
 			}
 			ix.update(old, obj)
@@ -100,49 +110,89 @@ func (ix *platformIndex) update(old, obj any) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	if n, ok := old.(*corev1.Node); ok {
-		ix.add(n, -1)
+		ix.add(n, false)
 	}
 	if n, ok := obj.(*corev1.Node); ok {
-		ix.add(n, +1)
+		ix.add(n, true)
 	}
-	ix.publish()
+	ix.stale.Store(true)
 }
 
-func (ix *platformIndex) add(n *corev1.Node, d int) {
+func (ix *platformIndex) add(n *corev1.Node, in bool) {
 	os, arch, ok := imageplatform.NodePlatform(n)
 	if !ok {
-		ix.unknown += d
+		if in {
+			ix.unknown++
+		} else {
+			ix.unknown--
+		}
 		return
 	}
 	k := imageplatform.OSArch{OS: os, Arch: arch}
-	ix.counts[k] += d
-	if ix.counts[k] <= 0 {
-		delete(ix.counts, k)
+	s := ix.names[k]
+	if s == nil {
+		s = sets.New[string]()
+		ix.names[k] = s
 	}
+	if in {
+		s.Insert(n.Name)
+	} else {
+		s.Delete(n.Name)
+	}
+	ix.dirty[k] = true
 }
 
-func (ix *platformIndex) publish() {
-	s := &indexSnapshot{unknown: ix.unknown > 0}
-	for k := range ix.counts {
-		s.platforms = append(s.platforms, k)
+// current returns the published snapshot, first rebuilding the sets of the
+// platforms that changed since the last call. Rebuilding on read, not on
+// every event, keeps a burst of node adds (an informer sync, a scale-up)
+// from copying the sets once per node.
+func (ix *platformIndex) current() *indexSnapshot {
+	if !ix.stale.Load() {
+		return ix.snap.Load()
 	}
-	ix.snap.Store(s)
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.stale.Load() {
+		old := ix.snap.Load()
+		s := &indexSnapshot{unknown: ix.unknown > 0}
+		for k, names := range ix.names {
+			if names.Len() == 0 {
+				continue
+			}
+			var published sets.Set[string]
+			if !ix.dirty[k] {
+				published = old.set(k)
+			}
+			if published == nil {
+				published = names.Clone()
+			}
+			s.platforms = append(s.platforms, k)
+			s.names = append(s.names, published)
+		}
+		clear(ix.dirty)
+		ix.snap.Store(s)
+		ix.stale.Store(false)
+	}
+	return ix.snap.Load()
+}
+
+func (s *indexSnapshot) set(k imageplatform.OSArch) sets.Set[string] {
+	for i, p := range s.platforms {
+		if p == k {
+			return s.names[i]
+		}
+	}
+	return nil
 }
 
 // hasArch reports whether any node of this OS and arch exists.
-func (ix *platformIndex) hasArch(os, arch string) bool {
-	for _, p := range ix.snap.Load().platforms {
-		if p.OS == os && p.Arch == arch {
-			return true
-		}
-	}
-	return false
+func (s *indexSnapshot) hasArch(os, arch string) bool {
+	return s.set(imageplatform.OSArch{OS: os, Arch: arch}) != nil
 }
 
 // coveredBy reports whether every node in the cluster has a platform the
 // pod allows.
-func (ix *platformIndex) coveredBy(pp *imageplatform.PodPlatforms) bool {
-	s := ix.snap.Load()
+func (s *indexSnapshot) coveredBy(pp *imageplatform.PodPlatforms) bool {
 	if s.unknown {
 		return false
 	}
@@ -152,4 +202,19 @@ func (ix *platformIndex) coveredBy(pp *imageplatform.PodPlatforms) bool {
 		}
 	}
 	return true
+}
+
+// allowed returns how many of the cluster's platforms the pod allows and,
+// when that is exactly one, the names of its nodes.
+func (s *indexSnapshot) allowed(pp *imageplatform.PodPlatforms) (int, sets.Set[string]) {
+	n, names := 0, sets.Set[string](nil)
+	for i, p := range s.platforms {
+		if pp.Allows(p.OS, p.Arch) {
+			n, names = n+1, s.names[i]
+		}
+	}
+	if n != 1 {
+		names = nil
+	}
+	return n, names
 }

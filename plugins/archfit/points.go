@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
 	schedconfig "k8s.io/kubernetes/pkg/scheduler/apis/config"
@@ -21,6 +22,9 @@ import (
 // Clone can share it.
 type preFilterState struct {
 	pp imageplatform.PodPlatforms
+	// narrowed is the node set PreFilter handed the framework, or nil when
+	// every node went through Filter. The set is shared and never mutated.
+	narrowed sets.Set[string]
 }
 
 func (s *preFilterState) Clone() fwk.StateData { return s }
@@ -97,32 +101,125 @@ func (pl *ArchFit) PreFilter(ctx context.Context, state fwk.CycleState, pod *cor
 			fmt.Sprintf("%s: %s (over the %v budget; the pod is retried when it completes)", ErrReasonLookupPending, strings.Join(pp.Pending, ", "), pl.args.LookupBudget.Duration))
 	}
 	pl.explain(pod, &pp)
-	state.Write(stateKey, &preFilterState{pp: pp}) // Reserve reads it even when Filter is skipped
-	// Filter is skipped when every node would pass: the pod is unconstrained,
-	// or it allows every platform the cluster has. The second is answered
-	// from the node informer's index in O(platforms), not by scanning nodes
-	// on the serial cycle (measured ~220 µs per pod at 1,000 nodes); the
-	// index can lag the snapshot by an event, so it is used only when
-	// Reserve re-checks the chosen node.
-	if pp.Unconstrained || (pl.reserveEnabled() && pl.index.coveredBy(&pp)) {
+	st := &preFilterState{pp: pp}
+	state.Write(stateKey, st) // Reserve and PostFilter read it even when Filter is skipped
+	if pp.Unconstrained {
 		return nil, fwk.NewStatus(fwk.Skip)
+	}
+	ix := pl.index.current()
+	// Filter is skipped when the pod allows every platform the cluster has.
+	// This is answered from the node informer's index in O(platforms), not
+	// by scanning nodes on the serial cycle (measured ~220 µs per pod at
+	// 1,000 nodes); the index can lag the snapshot by an event, so it is
+	// used only when Reserve re-checks the chosen node.
+	if pl.enabled().reserve && ix.coveredBy(&pp) {
+		return nil, fwk.NewStatus(fwk.Skip)
+	}
+	switch n, names := ix.allowed(&pp); {
+	case n == 1 && pl.enabled().postFilter:
+		// One platform fits (an amd64-only or arm64-only pod): name its
+		// nodes, so the framework filters and scores only those instead of
+		// walking past every other node to reject it (and, with fewer
+		// candidates, it needs fewer feasible nodes). The framework then
+		// reports the others as "didn't satisfy plugin(s) [ArchFit]";
+		// PostFilter adds ArchFit's own reason to the pod's condition.
+		st.narrowed = names
+		return &fwk.PreFilterResult{NodeNames: names}, nil
+	case n == 0 && !ix.unknown && !anyAllowed(nodes, &pp, pl.facts):
+		// No node of any platform the pod allows: say so once, without
+		// running Filter on every node. The snapshot is checked too, since
+		// the index may not have seen a node the snapshot has.
+		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, ErrReasonImageArchitecture)
 	}
 	return nil, nil
 }
 
-func (pl *ArchFit) reserveEnabled() bool {
-	pl.reserveOnce.Do(func() {
+func anyAllowed(nodes []fwk.NodeInfo, pp *imageplatform.PodPlatforms, facts *factsCache) bool {
+	for _, ni := range nodes {
+		if f := facts.get(ni.Node()); !f.known || pp.Allows(f.os, f.arch) {
+			return true
+		}
+	}
+	return false
+}
+
+// enabledPoints says which of ArchFit's optional safety nets the profile
+// runs: the index-based shortcuts in PreFilter rely on them.
+type enabledPoints struct{ reserve, postFilter bool }
+
+func (pl *ArchFit) enabled() enabledPoints {
+	pl.pointsOnce.Do(func() {
 		lister, ok := pl.handle.(interface{ ListPlugins() *schedconfig.Plugins })
 		if !ok {
 			return
 		}
-		if ps := lister.ListPlugins(); ps != nil {
-			for _, p := range ps.Reserve.Enabled {
-				pl.reserveOn = pl.reserveOn || p.Name == Name
-			}
+		ps := lister.ListPlugins()
+		if ps == nil {
+			return
+		}
+		for _, p := range ps.Reserve.Enabled {
+			pl.points.reserve = pl.points.reserve || p.Name == Name
+		}
+		for _, p := range ps.PostFilter.Enabled {
+			pl.points.postFilter = pl.points.postFilter || p.Name == Name
 		}
 	})
-	return pl.reserveOn
+	return pl.points
+}
+
+// PostFilter runs only when the pod fits no node. If PreFilter narrowed the
+// pod to one platform's nodes, the framework's message lumps the rest under
+// "didn't satisfy plugin(s) [ArchFit]"; this adds ArchFit's reason with
+// counts from the cycle's snapshot. It is off the hot path, so it may walk
+// the nodes. It never makes room for the pod: preemption is not its job.
+func (pl *ArchFit) PostFilter(_ context.Context, state fwk.CycleState, pod *corev1.Pod, _ fwk.NodeToStatusReader) (*fwk.PostFilterResult, *fwk.Status) {
+	data, err := state.Read(stateKey)
+	if err != nil {
+		return nil, fwk.NewStatus(fwk.Unschedulable)
+	}
+	s := data.(*preFilterState)
+	if s.narrowed == nil {
+		return nil, fwk.NewStatus(fwk.Unschedulable) // Filter's own reasons are in the message
+	}
+	all, err := pl.handle.SnapshotSharedLister().NodeInfos().List()
+	if err != nil {
+		return nil, fwk.AsStatus(fmt.Errorf("%s: listing nodes: %w", Name, err))
+	}
+	wrong, unknown, missed := 0, 0, 0
+	for _, ni := range all {
+		f := pl.facts.get(ni.Node())
+		switch {
+		case !f.known:
+			unknown++
+		case !s.pp.Allows(f.os, f.arch):
+			wrong++
+		case !s.narrowed.Has(ni.Node().Name):
+			missed++
+		}
+	}
+	if missed > 0 {
+		// The index had not caught up with nodes the snapshot has; they
+		// were never tried, so try again once it has.
+		pl.activateLater(pod)
+	}
+	var reasons []string
+	if wrong > 0 {
+		reasons = append(reasons, fmt.Sprintf("%s: %d %s", Name, wrong, ErrReasonImageArchitecture))
+	}
+	if unknown > 0 {
+		reasons = append(reasons, fmt.Sprintf("%s: %d %s", Name, unknown, ErrReasonNodeArchUnknown))
+	}
+	return nil, fwk.NewStatus(fwk.Unschedulable, reasons...)
+}
+
+func (pl *ArchFit) activateLater(pod *corev1.Pod) {
+	go func() {
+		select {
+		case <-pl.ctx.Done():
+		case <-time.After(time.Second):
+			pl.handle.Activate(klog.FromContext(pl.ctx), map[string]*corev1.Pod{pod.Namespace + "/" + pod.Name: pod})
+		}
+	}()
 }
 
 // Reserve re-checks the one chosen node. It is the backstop for the
@@ -145,13 +242,7 @@ func (pl *ArchFit) Reserve(_ context.Context, state fwk.CycleState, pod *corev1.
 		return nil
 	}
 	// The index had not seen this node yet; by the retry it will have.
-	go func() {
-		select {
-		case <-pl.ctx.Done():
-		case <-time.After(time.Second):
-			pl.handle.Activate(klog.FromContext(pl.ctx), map[string]*corev1.Pod{pod.Namespace + "/" + pod.Name: pod})
-		}
-	}()
+	pl.activateLater(pod)
 	if !f.known {
 		return fwk.NewStatus(fwk.Unschedulable, ErrReasonNodeArchUnknown)
 	}
@@ -191,8 +282,8 @@ func (pl *ArchFit) explain(pod *corev1.Pod, pp *imageplatform.PodPlatforms) {
 	pl.metrics.filtered.WithLabelValues(profile, "image_architecture").Inc()
 	// Only worth saying when the cluster has such nodes; the node index
 	// answers that without walking the node list on the serial cycle.
-	if pl.index.hasArch("linux", pl.cheapArch) {
-		pl.event(pod, corev1.EventTypeNormal, EventImageLacksArch, "pod could run on cheaper %s nodes, but image(s) %s are not built for linux/%s",
+	if pl.index.current().hasArch("linux", pl.cheapArch) {
+		pl.placementEvent(pod, EventImageLacksArch, pl.cheapArch, "pod could run on cheaper %s nodes, but image(s) %s are not built for linux/%s",
 			pl.cheapArch, strings.Join(blocking, ", "), pl.cheapArch)
 	}
 }
@@ -299,7 +390,7 @@ func (pl *ArchFit) PostBind(ctx context.Context, state fwk.CycleState, pod *core
 		return
 	}
 	cpu := podCPU(pod)
-	pl.event(pod, corev1.EventTypeNormal, EventPlacedCheaper,
+	pl.placementEvent(pod, EventPlacedCheaper, arch,
 		"placed on %s node %s at %.4f/vCPU-hour instead of %s at %.4f/vCPU-hour: estimated saving %.4f per hour for %.3g vCPU requested",
 		arch, nodeName, chosen, altArch, alt, (alt-chosen)*cpu, cpu)
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/klog/v2/ktesting"
 
@@ -67,6 +68,39 @@ func schedulerScenarios(t *testing.T, cp *controlPlane) {
 		note := waitEvent(t, cs, ns, "web", archfit.EventPlacedCheaper)
 		if !strings.Contains(note, "arm64") || !strings.Contains(note, "estimated saving") {
 			t.Errorf("Event note = %q", note)
+		}
+	})
+
+	t.Run("the replicas of one workload share one placement Event", func(t *testing.T) {
+		ns, sc := "replicas", "replicas"
+		createNamespace(t, cs, ns)
+		createNode(t, cs, sc, "replicas-amd", "amd64", instanceType("m6i.large"))
+		createNode(t, cs, sc, "replicas-arm", "arm64", instanceType("m7g.large"))
+		for _, name := range []string{"web-1", "web-2", "web-3"} {
+			createPod(t, cs, ns, sc, name, multi, ownedBy("ReplicaSet", "web", "rs-web-uid"))
+		}
+		for _, name := range []string{"web-1", "web-2", "web-3"} {
+			if node := waitBound(t, cs, ns, name, 30*time.Second); node != "replicas-arm" {
+				t.Fatalf("%s bound to %s, want replicas-arm", name, node)
+			}
+		}
+		// The scheduler's recorder writes Events in order: once every
+		// Scheduled Event is in, and a second more, a second placement
+		// Event would have shown.
+		err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 20*time.Second, true, func(context.Context) (bool, error) {
+			r := reasonsIn(t, cs, ns)
+			return len(r["Scheduled"]) == 3 && len(r[archfit.EventPlacedCheaper]) >= 1, nil
+		})
+		if err != nil {
+			t.Fatalf("Events never arrived: %v", reasonsIn(t, cs, ns))
+		}
+		time.Sleep(time.Second)
+		placed := reasonsIn(t, cs, ns)[archfit.EventPlacedCheaper]
+		if len(placed) != 1 {
+			t.Fatalf("%d %s Events for three replicas, want 1 (placementEvents PerWorkload): %q", len(placed), archfit.EventPlacedCheaper, placed)
+		}
+		if !strings.Contains(placed[0], "said once an hour for the pods of ReplicaSet web") {
+			t.Errorf("Event note does not say it stands for the workload: %q", placed[0])
 		}
 	})
 
@@ -162,6 +196,25 @@ func schedulerScenarios(t *testing.T, cp *controlPlane) {
 		if node := waitBound(t, cs, ns, "edge", 60*time.Second); node != "nofit-arm" {
 			t.Fatalf("bound to %s, want nofit-arm", node)
 		}
+	})
+
+	t.Run("an arm64-only pod too big for the arm64 nodes: both reasons in its condition", func(t *testing.T) {
+		// Other scenarios' amd64 nodes exist, so PreFilter narrows the pod
+		// to the arm64 nodes and the framework lumps the rest under
+		// "didn't satisfy plugin(s) [ArchFit]"; ArchFit's PostFilter puts its
+		// own reason back.
+		ns, sc := "toobig", "toobig"
+		createNamespace(t, cs, ns)
+		createNode(t, cs, sc, "toobig-arm", "arm64")
+		createNode(t, cs, sc, "toobig-amd", "amd64")
+		createPod(t, cs, ns, sc, "edge", arm, cpu("3"))
+		msg := waitUnschedulable(t, cs, ns, "edge")
+		for _, want := range []string{"Insufficient cpu", archfit.Name + ": ", archfit.ErrReasonImageArchitecture} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("condition message %q lacks %q", msg, want)
+			}
+		}
+		t.Logf("condition message: %s", msg)
 	})
 
 	t.Run("a pod of the default scheduler is untouched", func(t *testing.T) {

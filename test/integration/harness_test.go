@@ -12,10 +12,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2/ktesting"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app"
+	"k8s.io/utils/ptr"
 
 	"github.com/archfit/archfit/internal/controlplane"
 	"github.com/archfit/archfit/internal/cost"
@@ -137,6 +139,28 @@ func nodeSelector(k, v string) podOpt {
 }
 
 func onNode(n string) podOpt { return func(p *corev1.Pod) { p.Spec.NodeName = n } }
+
+// ownedBy makes the pod a replica of a controller. The controller object
+// need not exist: no garbage collector runs here.
+func ownedBy(kind, name, uid string) podOpt {
+	return func(p *corev1.Pod) {
+		p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: kind, Name: name, UID: types.UID(uid), Controller: ptr.To(true)}}
+	}
+}
+
+// reasonsIn counts the namespace's Events by reason.
+func reasonsIn(t *testing.T, cs kubernetes.Interface, ns string) map[string][]string {
+	t.Helper()
+	list, err := cs.EventsV1().Events(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for _, e := range list.Items {
+		out[e.Reason] = append(out[e.Reason], e.Regarding.Name+": "+e.Note)
+	}
+	return out
+}
 
 func cpu(q string) podOpt {
 	return func(p *corev1.Pod) {

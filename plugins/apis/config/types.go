@@ -28,7 +28,15 @@ type ArchFitArgs struct {
 	DockerConfigFile                 string
 	SkipNamespaces                   []string
 	NamespaceSelector                *metav1.LabelSelector
+	PlacementEvents                  string
 }
+
+// PlacementEvents values.
+const (
+	PlacementEventsPerWorkload = "PerWorkload"
+	PlacementEventsPerPod      = "PerPod"
+	PlacementEventsNone        = "None"
+)
 
 // DeepCopyInto copies the receiver into out.
 func (in *ArchFitArgs) DeepCopyInto(out *ArchFitArgs) {

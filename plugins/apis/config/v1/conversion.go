@@ -54,6 +54,7 @@ func Convert_v1_ArchFitArgs_To_config_ArchFitArgs(in *ArchFitArgs, out *config.A
 	out.DockerHubMirror = deref(c.DockerHubMirror)
 	out.SkipNamespaces = c.SkipNamespaces
 	out.NamespaceSelector = c.NamespaceSelector
+	out.PlacementEvents = deref(c.PlacementEvents)
 }
 
 // Convert_config_ArchFitArgs_To_v1_ArchFitArgs converts from the internal type.
@@ -77,4 +78,5 @@ func Convert_config_ArchFitArgs_To_v1_ArchFitArgs(in *config.ArchFitArgs, out *A
 	out.DockerHubMirror = ptr(c.DockerHubMirror)
 	out.SkipNamespaces = c.SkipNamespaces
 	out.NamespaceSelector = c.NamespaceSelector
+	out.PlacementEvents = ptr(c.PlacementEvents)
 }

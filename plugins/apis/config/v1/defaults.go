@@ -17,6 +17,7 @@ const (
 	DefaultRequestTimeout                   = 10 * time.Second
 	DefaultMaxConcurrentRequestsPerRegistry = 8
 	DefaultCacheSize                        = 10000
+	DefaultPlacementEvents                  = "PerWorkload"
 )
 
 // SetDefaults_ArchFitArgs fills unset fields.
@@ -41,6 +42,7 @@ func SetDefaults_ArchFitArgs(obj *ArchFitArgs) {
 	str(&obj.PriceAnnotation, DefaultPriceAnnotation)
 	str(&obj.DockerConfigFile, "")
 	str(&obj.DockerHubMirror, "")
+	str(&obj.PlacementEvents, DefaultPlacementEvents)
 	dur(&obj.LookupBudget, DefaultLookupBudget)
 	dur(&obj.TagTTL, DefaultTagTTL)
 	dur(&obj.NegativeTTL, DefaultNegativeTTL)

@@ -64,6 +64,14 @@ type ArchFitArgs struct {
 	// NamespaceSelector, when set, limits ArchFit to namespaces whose labels
 	// match; pods elsewhere are skipped.
 	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
+	// PlacementEvents says how often the informational Events
+	// ArchFitPlacedOnCheaperArch and ArchFitImageLacksArch are written:
+	// PerWorkload (default) once an hour per reason for the pods of one
+	// controller (a ReplicaSet, StatefulSet, Job...), and per pod for pods
+	// without one; PerPod on every pod; None never (the metrics still
+	// count). Warnings (ArchFitImageUnknown, ArchFitInvalidOverride) are
+	// always per pod.
+	PlacementEvents *string `json:"placementEvents,omitempty"`
 }
 
 // DeepCopyInto copies the receiver into out.
@@ -95,6 +103,7 @@ func (in *ArchFitArgs) DeepCopyInto(out *ArchFitArgs) {
 	out.PriceAnnotation = cp(in.PriceAnnotation)
 	out.DockerConfigFile = cp(in.DockerConfigFile)
 	out.DockerHubMirror = cp(in.DockerHubMirror)
+	out.PlacementEvents = cp(in.PlacementEvents)
 	out.LookupBudget = cpd(in.LookupBudget)
 	out.TagTTL = cpd(in.TagTTL)
 	out.NegativeTTL = cpd(in.NegativeTTL)

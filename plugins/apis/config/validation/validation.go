@@ -77,6 +77,12 @@ func ValidateArchFitArgs(path *field.Path, args *config.ArchFitArgs) error {
 	if args.PriceAnnotation == "" {
 		errs = append(errs, field.Required(path.Child("priceAnnotation"), ""))
 	}
+	switch args.PlacementEvents {
+	case config.PlacementEventsPerWorkload, config.PlacementEventsPerPod, config.PlacementEventsNone:
+	default:
+		errs = append(errs, field.NotSupported(path.Child("placementEvents"), args.PlacementEvents,
+			[]string{config.PlacementEventsPerWorkload, config.PlacementEventsPerPod, config.PlacementEventsNone}))
+	}
 	if args.NamespaceSelector != nil {
 		if _, err := metav1.LabelSelectorAsSelector(args.NamespaceSelector); err != nil {
 			errs = append(errs, field.Invalid(path.Child("namespaceSelector"), args.NamespaceSelector, err.Error()))
