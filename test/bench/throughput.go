@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app"
@@ -68,52 +70,90 @@ func throughputBench(ctx context.Context, nodes, pods int, profile string) ([]ro
 	}
 	images := []string{multi, multi, multi, multi, multi, multi, multi, amd, amd, arm} // 70/20/10
 	// Warm the resolver as the plugin's informer does for real pods.
-	if _, err := measure(ctx, cp, "warm", "archfit-scheduler", len(images)*2, images); err != nil {
+	if _, err := measure(ctx, cp, "warm", "archfit-scheduler", len(images)*2, images, 0); err != nil {
 		return nil, err
 	}
 	// ABBA order: the control plane slows as it accumulates history
 	// (etcd revisions, watch caches), so whichever profile ran second would
 	// look slower. Each profile runs once early and once late; pods/s are
-	// pooled per profile.
-	elapsed := map[string]time.Duration{}
-	for i, sched := range []string{"default-scheduler", "archfit-scheduler", "archfit-scheduler", "default-scheduler"} {
-		ns := fmt.Sprintf("bench-%d", i)
-		progress("throughput: %s, %d pods (round %d of 4)", sched, pods, i+1)
-		var f *os.File
-		if i <= 1 {
-			name := profile
-			if i == 0 {
-				name = profile + ".default"
+	// pooled per profile. The first ABBA is pods of ReplicaSets, as a
+	// cluster's pods are; the second, bare pods, for which ArchFit writes
+	// its informational Events per pod (placementEvents PerWorkload).
+	var rows []row
+	for w, kind := range []struct {
+		label  string
+		owners int
+	}{{fmt.Sprintf("pods of %d ReplicaSets", replicaSets), replicaSets}, {"bare pods", 0}} {
+		elapsed := map[string]time.Duration{}
+		for i, sched := range []string{"default-scheduler", "archfit-scheduler", "archfit-scheduler", "default-scheduler"} {
+			ns := fmt.Sprintf("bench-%d-%d", w, i)
+			progress("throughput: %s, %d %s (round %d of 4)", sched, pods, kind.label, i+1)
+			var f *os.File
+			if w == 0 && i <= 1 {
+				name := profile
+				if i == 0 {
+					name = profile + ".default"
+				}
+				if f, err = os.Create(name); err != nil {
+					return nil, err
+				}
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return nil, err
+				}
 			}
-			if f, err = os.Create(name); err != nil {
+			d, err := measure(ctx, cp, ns, sched, pods, images, kind.owners)
+			if f != nil {
+				pprof.StopCPUProfile()
+				f.Close()
+			}
+			if err != nil {
 				return nil, err
 			}
-			if err := pprof.StartCPUProfile(f); err != nil {
+			elapsed[sched] += d
+			progress("throughput: %s: %.0f pods/s; Events per pod by reason: %s", sched, float64(pods)/d.Seconds(), eventsPerPod(ctx, cp, ns, pods))
+			if err := cp.Client.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: new(int64)}, metav1.ListOptions{}); err != nil {
 				return nil, err
 			}
+			time.Sleep(2 * time.Second) // let the scheduler's cache drop them
 		}
-		d, err := measure(ctx, cp, ns, sched, pods, images)
-		if f != nil {
-			pprof.StopCPUProfile()
-			f.Close()
-		}
-		if err != nil {
-			return nil, err
-		}
-		elapsed[sched] += d
-		if err := cp.Client.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: new(int64)}, metav1.ListOptions{}); err != nil {
-			return nil, err
-		}
-		time.Sleep(2 * time.Second) // let the scheduler's cache drop them
+		def := float64(2*pods) / elapsed["default-scheduler"].Seconds()
+		af := float64(2*pods) / elapsed["archfit-scheduler"].Seconds()
+		rows = append(rows,
+			row{"scheduler", fmt.Sprintf("throughput, %d nodes, 2×%d %s (ABBA): default-scheduler", nodes, pods, kind.label), fmt.Sprintf("%.0f pods/s", def), ""},
+			row{"scheduler", fmt.Sprintf("throughput, %d nodes, 2×%d %s (ABBA): archfit-scheduler", nodes, pods, kind.label), fmt.Sprintf("%.0f pods/s", af), ""},
+			row{"scheduler", fmt.Sprintf("throughput ratio archfit ÷ default, %d nodes, %s", nodes, kind.label), fmt.Sprintf("%.3f", af/def), "≥ 0.95"},
+		)
 	}
-	def := float64(2*pods) / elapsed["default-scheduler"].Seconds()
-	af := float64(2*pods) / elapsed["archfit-scheduler"].Seconds()
 	pprofTop(profile)
-	return []row{
-		{"scheduler", fmt.Sprintf("throughput, %d nodes, 2×%d pods (ABBA): default-scheduler", nodes, pods), fmt.Sprintf("%.0f pods/s", def), ""},
-		{"scheduler", fmt.Sprintf("throughput, %d nodes, 2×%d pods (ABBA): archfit-scheduler", nodes, pods), fmt.Sprintf("%.0f pods/s", af), ""},
-		{"scheduler", fmt.Sprintf("throughput ratio archfit ÷ default, %d nodes", nodes), fmt.Sprintf("%.3f", af/def), "≥ 0.95"},
-	}, nil
+	return rows, nil
+}
+
+// replicaSets is how many workloads the benchmark's pods belong to: the 10
+// image kinds (70/20/10) each in three ReplicaSets.
+const replicaSets = 30
+
+// eventsPerPod counts the namespace's Events by reason, because each one is
+// an apiserver write that shares the benchmark's two cores.
+func eventsPerPod(ctx context.Context, cp *controlplane.ControlPlane, ns string, pods int) string {
+	time.Sleep(time.Second) // the recorders write asynchronously
+	list, err := cp.Client.EventsV1().Events(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err.Error()
+	}
+	by := map[string]int{}
+	for _, e := range list.Items {
+		by[e.Reason]++
+	}
+	reasons := make([]string, 0, len(by))
+	for r := range by {
+		reasons = append(reasons, r)
+	}
+	sort.Strings(reasons)
+	out := ""
+	for _, r := range reasons {
+		out += fmt.Sprintf("%s %.3f ", r, float64(by[r])/float64(pods))
+	}
+	return out
 }
 
 func second(_ string, err error) error { return err }
@@ -174,7 +214,11 @@ func createNode(ctx context.Context, cp *controlplane.ControlPlane, i int) error
 // measure creates pods of a profile and returns the time from the first
 // create to the last binding (scheduler_perf counts bindings over the
 // measured interval likewise).
-func measure(ctx context.Context, cp *controlplane.ControlPlane, ns, scheduler string, pods int, images []string) (time.Duration, error) {
+//
+// With owners > 0, pod i belongs to ReplicaSet rs-(i mod owners); the
+// ReplicaSets themselves are not created (no controller runs here), and pods
+// of one ReplicaSet share an image, since i mod owners fixes i mod 10.
+func measure(ctx context.Context, cp *controlplane.ControlPlane, ns, scheduler string, pods int, images []string, owners int) (time.Duration, error) {
 	if _, err := cp.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		return 0, err
 	}
@@ -197,11 +241,16 @@ func measure(ctx context.Context, cp *controlplane.ControlPlane, ns, scheduler s
 	defer cancel()
 	f.Start(ictx.Done())
 	f.WaitForCacheSync(ictx.Done())
+	controller := true
 	start := time.Now()
 	err := parallel(pods, func(i int) error {
 		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p-%05d", i)}, Spec: corev1.PodSpec{SchedulerName: scheduler,
 			Containers: []corev1.Container{{Name: "c", Image: images[i%len(images)], Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
 				corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")}}}}}}
+		if owners > 0 {
+			rs := fmt.Sprintf("rs-%02d", i%owners)
+			p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs, UID: types.UID(ns + "/" + rs), Controller: &controller}}
+		}
 		_, err := cp.Client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
 		return err
 	})
