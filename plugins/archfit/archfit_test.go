@@ -492,6 +492,7 @@ func TestPreFilterNarrowsToOnePlatformAndPostFilterExplains(t *testing.T) {
 		h.OnAdd(n, false)
 	}
 	all, _ := snapshot.NodeInfos().List()
+	known := []fwk.NodeInfo{nodeInfo(arm1), nodeInfo(arm2), nodeInfo(amd)}
 	pod := st.MakePod().Namespace("default").Name("edge").UID("edge").Container(im.arm).Obj()
 
 	tests := []struct {
@@ -514,7 +515,7 @@ func TestPreFilterNarrowsToOnePlatformAndPostFilterExplains(t *testing.T) {
 			pl.points = tt.points
 			nodes := all
 			if tt.wantReject {
-				nodes = all[:3] // no unknown-arch node: only then is the reason certain
+				nodes = known // no unknown-arch node: only then is the reason certain
 			}
 			res, s := pl.PreFilter(ctx, framework.NewCycleState(), tt.pod, nodes)
 			if tt.wantReject {
@@ -540,7 +541,7 @@ func TestPreFilterNarrowsToOnePlatformAndPostFilterExplains(t *testing.T) {
 
 	t.Run("a windows node the index lags on keeps Filter on", func(t *testing.T) {
 		win := st.MakeNode().Name("win").Label(imageplatform.LabelArch, "amd64").Label(imageplatform.LabelOS, "windows").Obj()
-		res, s := pl.PreFilter(ctx, framework.NewCycleState(), tests[3].pod, append(all[:3:3], nodeInfo(win)))
+		res, s := pl.PreFilter(ctx, framework.NewCycleState(), tests[3].pod, append(known[:3:3], nodeInfo(win)))
 		if !s.IsSuccess() || !res.AllNodes() {
 			t.Fatalf("PreFilter = %v, %v; want Success on all nodes", res, s)
 		}
@@ -598,6 +599,36 @@ func TestPreFilterNarrowsToOnePlatformAndPostFilterExplains(t *testing.T) {
 			t.Fatalf("a deleted node is still named: %v", got.NodeNames)
 		}
 	})
+}
+
+func TestNarrowingOnlyWhenItSavesVisits(t *testing.T) {
+	// kube-scheduler's numFeasibleNodesToFind, adaptive and fixed.
+	for _, c := range []struct{ n, percentage, want int }{
+		{99, 0, 99}, {200, 0, 100}, {1000, 0, 420}, {3333, 0, 799}, {5000, 0, 500}, {100000, 0, 5000}, {5000, 50, 2500}, {150, 10, 100},
+	} {
+		if got := feasibleToFind(c.n, int32(c.percentage)); got != c.want {
+			t.Errorf("feasibleToFind(%d, %d) = %d, want %d", c.n, c.percentage, got, c.want)
+		}
+	}
+	pl := &ArchFit{}
+	pl.pointsOnce.Do(func() {})
+	for _, c := range []struct {
+		all, subset, percentage int
+		want                    bool
+	}{
+		{1000, 333, 0, true},   // 159+33 visits instead of all 1,000
+		{1000, 667, 0, true},   // 300+66 instead of 630
+		{5000, 3333, 0, false}, // 799+333 instead of 750: the framework would look for more
+		{5000, 1667, 0, true},  // 616+166 instead of 1,500
+		{5000, 3333, 50, true}, // a fixed percentage: 1,666+333 instead of 3,750
+		{20, 5, 0, true},
+		{1000, 0, 0, false},
+	} {
+		pl.points.percentageOfNodesToScore = int32(c.percentage)
+		if got := pl.narrowingPays(c.all, c.subset); got != c.want {
+			t.Errorf("narrowingPays(%d of %d, percentage %d) = %v, want %v", c.subset, c.all, c.percentage, got, c.want)
+		}
+	}
 }
 
 func relabel(n *corev1.Node, arch string) *corev1.Node {
@@ -682,6 +713,41 @@ func TestPlacementEvents(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestFactsCachePublishesTheCyclesNodes(t *testing.T) {
+	pl := newPlugin(t, defaultArgs(nil))
+	c := newFactsCache(pl.prices, 100)
+	n1, n2 := archNode("n1", "arm64", "m7g.large"), archNode("n2", "amd64", "m6i.large")
+	t0 := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	if f := c.get(n1); f.arch != "arm64" || !c.missed.Load() {
+		t.Fatalf("first lookup: %+v, missed %v", f, c.missed.Load())
+	}
+	c.publish([]fwk.NodeInfo{nodeInfo(n1), nodeInfo(n2)}, t0)
+	if m := c.fast.Load(); m == nil || len(*m) != 2 || c.missed.Load() {
+		t.Fatalf("after publish: fast map %v, missed %v", m, c.missed.Load())
+	}
+	if f := c.get(n2); f.arch != "amd64" || c.missed.Load() {
+		t.Fatalf("a published node: %+v, missed %v", f, c.missed.Load())
+	}
+	// An update brings a new Node object: it misses, and its facts are
+	// its own, never the old object's.
+	n1b := relabel(n1, "amd64")
+	if f := c.get(n1b); f.arch != "amd64" || !c.missed.Load() {
+		t.Fatalf("updated node: %+v, missed %v", f, c.missed.Load())
+	}
+	c.publish([]fwk.NodeInfo{nodeInfo(n1b), nodeInfo(n2)}, t0.Add(500*time.Millisecond))
+	if _, ok := (*c.fast.Load())[n1b]; ok {
+		t.Fatal("published twice within a second")
+	}
+	c.publish([]fwk.NodeInfo{nodeInfo(n1b), nodeInfo(n2)}, t0.Add(2*time.Second))
+	m := *c.fast.Load()
+	if _, ok := m[n1b]; !ok || len(m) != 2 {
+		t.Fatalf("after the second publish: %v", m)
+	}
+	if _, ok := m[n1]; ok {
+		t.Fatal("a replaced Node object is still held")
+	}
 }
 
 func TestFactsCacheIsBounded(t *testing.T) {

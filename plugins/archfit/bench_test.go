@@ -13,17 +13,32 @@ import (
 )
 
 // BenchmarkPreFilterWarm is PreFilter for a pod whose images are cached.
+// Its cost does not grow with the cluster: the node index answers in
+// O(platforms).
 func BenchmarkPreFilterWarm(b *testing.B) {
 	im := newImages(b)
 	pl := newPlugin(b, defaultArgs(func(a *config.ArchFitArgs) { a.InsecureRegistries = []string{im.reg.Host} }))
 	pod := st.MakePod().Name("p").UID("p").Container(im.amd).Container(im.multi).Obj()
-	nodes := []fwk.NodeInfo{nodeInfo(archNode("arm", "arm64", "")), nodeInfo(archNode("amd", "amd64", ""))}
+	// A 1,000-node cluster, a third arm64, that the node index has seen:
+	// the amd64-only pod is narrowed to the amd64 nodes, as in a cluster.
+	pl.pointsOnce.Do(func() { pl.points = enabledPoints{reserve: true, postFilter: true} })
+	nodes := make([]fwk.NodeInfo, 1000)
+	for i := range nodes {
+		arch := "amd64"
+		if i%3 == 2 {
+			arch = "arm64"
+		}
+		n := archNode(fmt.Sprintf("n%d", i), arch, "")
+		pl.index.handler().OnAdd(n, false)
+		nodes[i] = nodeInfo(n)
+	}
 	pl.evaluate(context.Background(), pod)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, s := pl.PreFilter(ctx, framework.NewCycleState(), pod, nodes); !s.IsSuccess() {
-			b.Fatal(s)
+		res, s := pl.PreFilter(ctx, framework.NewCycleState(), pod, nodes)
+		if !s.IsSuccess() || res.AllNodes() {
+			b.Fatal(res, s)
 		}
 	}
 }

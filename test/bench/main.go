@@ -166,21 +166,35 @@ func summariseGoBench(path string) ([]row, error) {
 	return out, sc.Err()
 }
 
-// pprofTop prints the top of a CPU profile, whole process and focused on
-// archfit's own code, for the next optimisation.
+const ownCode = `archfit/archfit/(plugins|internal/(imageplatform|cost))`
+
+// pprofTop prints the top of a CPU profile for the whole process, then the
+// cumulative time of archfit's own functions (callees included), for the
+// next optimisation.
 func pprofTop(profile string) {
 	exe, err := os.Executable()
 	if err != nil {
 		return
 	}
-	for _, args := range [][]string{
-		{"tool", "pprof", "-top", "-nodecount=10", exe, profile},
-		{"tool", "pprof", "-top", "-nodecount=10", "-focus=archfit", exe, profile},
-	} {
+	run := func(args ...string) string {
 		out, err := exec.Command("go", args...).CombinedOutput()
-		fmt.Fprintf(os.Stderr, "\n$ go %s\n%s", strings.Join(args, " "), out)
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "(pprof: %v)\n", err)
+			return fmt.Sprintf("%s(pprof: %v)\n", out, err)
+		}
+		return string(out)
+	}
+	args := []string{"tool", "pprof", "-top", "-nodecount=10", exe, profile}
+	fmt.Fprintf(os.Stderr, "\n$ go %s\n%s", strings.Join(args, " "), run(args...))
+	// "archfit" alone would match every goroutine the in-process control
+	// plane started, so focus on the plugin's packages and keep only their
+	// lines of the cumulative listing.
+	args = []string{"tool", "pprof", "-top", "-cum", "-nodecount=300", "-focus=" + ownCode, exe, profile}
+	fmt.Fprintf(os.Stderr, "\n$ go %s | grep -E '%s' | head -10\n", strings.Join(args, " "), ownCode)
+	own, n := regexp.MustCompile(ownCode), 0
+	for _, line := range strings.Split(run(args...), "\n") {
+		if own.MatchString(line) && n < 10 {
+			fmt.Fprintln(os.Stderr, line)
+			n++
 		}
 	}
 }
