@@ -410,16 +410,15 @@ func TestSignPod(t *testing.T) {
 	}
 }
 
-func TestPlatformIndexSkipAndReserveBackstop(t *testing.T) {
-	im := newImages(t)
-	arm, amd := archNode("arm", "arm64", "m7g.large"), archNode("amd", "amd64", "m6i.large")
-	s390 := archNode("s390", "s390x", "")
-	snapshot := schedcache.NewSnapshot(nil, []*corev1.Node{arm, amd, s390})
+// newPluginOnSnapshot is the plugin in a framework whose snapshot holds
+// nodes; its node index starts empty, as if the informer lagged.
+func newPluginOnSnapshot(t *testing.T, im *images, nodes ...*corev1.Node) (*ArchFit, activations) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	t.Cleanup(cancel)
 	act := make(activations, 4)
 	fh, err := frameworkruntime.NewFramework(ctx, nil, &schedconfig.KubeSchedulerProfile{SchedulerName: "archfit-scheduler"},
-		frameworkruntime.WithSnapshotSharedLister(snapshot), frameworkruntime.WithPodActivator(act))
+		frameworkruntime.WithSnapshotSharedLister(schedcache.NewSnapshot(nil, nodes)), frameworkruntime.WithPodActivator(act))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -427,7 +426,15 @@ func TestPlatformIndexSkipAndReserveBackstop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pl := p.(*ArchFit)
+	return p.(*ArchFit), act
+}
+
+func TestPlatformIndexSkipAndReserveBackstop(t *testing.T) {
+	im := newImages(t)
+	arm, amd := archNode("arm", "arm64", "m7g.large"), archNode("amd", "amd64", "m6i.large")
+	s390 := archNode("s390", "s390x", "")
+	ctx := context.Background()
+	pl, act := newPluginOnSnapshot(t, im, arm, amd, s390)
 	pl.pointsOnce.Do(func() { pl.points = enabledPoints{reserve: true} }) // as in a profile that enables ArchFit's Reserve
 	h := pl.index.handler()
 	h.OnAdd(arm, false)
@@ -473,20 +480,9 @@ func TestPreFilterNarrowsToOnePlatformAndPostFilterExplains(t *testing.T) {
 	late, mystery := archNode("arm3", "arm64", ""), st.MakeNode().Name("mystery").Obj()
 	// The snapshot has two nodes the index has not seen: an arm64 node
 	// (informer lag) and one that reports no architecture.
-	snapshot := schedcache.NewSnapshot(nil, []*corev1.Node{arm1, arm2, amd, late, mystery})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	act := make(activations, 4)
-	fh, err := frameworkruntime.NewFramework(ctx, nil, &schedconfig.KubeSchedulerProfile{SchedulerName: "archfit-scheduler"},
-		frameworkruntime.WithSnapshotSharedLister(snapshot), frameworkruntime.WithPodActivator(act))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := New(ctx, defaultArgs(func(a *config.ArchFitArgs) { a.InsecureRegistries = []string{im.reg.Host} }), fh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pl := p.(*ArchFit)
+	ctx := context.Background()
+	pl, act := newPluginOnSnapshot(t, im, arm1, arm2, amd, late, mystery)
+	snapshot := pl.handle.SnapshotSharedLister()
 	h := pl.index.handler()
 	for _, n := range []*corev1.Node{arm1, arm2, amd} {
 		h.OnAdd(n, false)
