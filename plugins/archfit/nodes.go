@@ -76,9 +76,10 @@ func (c *factsCache) slow(node *corev1.Node) nodeFacts {
 }
 
 // publish rebuilds the fast map from the cycle's nodes when a lookup has
-// missed it, at most once a second: nodes change a few times a minute each
-// (status reports), and a miss only costs the slower path meanwhile. Only
-// the serial scheduling cycle calls it.
+// missed it, at most once a second: a Node object is replaced when its
+// status is reported (every few minutes with node leases) or it is
+// relabelled, and a miss only costs the slower path meanwhile. Only the
+// serial scheduling cycle calls it.
 func (c *factsCache) publish(nodes []fwk.NodeInfo, now time.Time) {
 	if len(nodes) == 0 || !c.missed.Load() || now.Sub(c.last) < time.Second {
 		return
