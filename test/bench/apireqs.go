@@ -44,16 +44,26 @@ func apiRequests(ctx context.Context, cp *controlplane.ControlPlane) map[string]
 }
 
 func diffRequests(before, after map[string]float64, pods int) string {
-	var keys []string
+	d := map[string]float64{}
 	for k := range after {
-		if d := after[k] - before[k]; d >= float64(pods)/100 {
+		d[k] = after[k] - before[k]
+	}
+	return perPod(d, pods, float64(pods)/100)
+}
+
+// perPod lists counts divided by pods, by key in order, leaving out those
+// below min.
+func perPod(counts map[string]float64, pods int, min float64) string {
+	var keys []string
+	for k, v := range counts {
+		if v >= min {
 			keys = append(keys, k)
 		}
 	}
 	sort.Strings(keys)
 	s := ""
 	for _, k := range keys {
-		s += fmt.Sprintf("%s %.2f; ", k, (after[k]-before[k])/float64(pods))
+		s += fmt.Sprintf("%s %.3f; ", k, counts[k]/float64(pods))
 	}
 	return s
 }

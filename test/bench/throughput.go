@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -154,20 +153,11 @@ func eventsPerPod(ctx context.Context, cp *controlplane.ControlPlane, ns string,
 	if err != nil {
 		return err.Error()
 	}
-	by := map[string]int{}
+	by := map[string]float64{}
 	for _, e := range list.Items {
 		by[e.Reason]++
 	}
-	reasons := make([]string, 0, len(by))
-	for r := range by {
-		reasons = append(reasons, r)
-	}
-	sort.Strings(reasons)
-	out := ""
-	for _, r := range reasons {
-		out += fmt.Sprintf("%s %.3f ", r, float64(by[r])/float64(pods))
-	}
-	return out
+	return perPod(by, pods, 1)
 }
 
 func second(_ string, err error) error { return err }

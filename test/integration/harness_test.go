@@ -10,6 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -148,15 +149,20 @@ func ownedBy(kind, name, uid string) podOpt {
 	}
 }
 
-// reasonsIn counts the namespace's Events by reason.
-func reasonsIn(t *testing.T, cs kubernetes.Interface, ns string) map[string][]string {
+func listEvents(t *testing.T, cs kubernetes.Interface, ns string) []eventsv1.Event {
 	t.Helper()
 	list, err := cs.EventsV1().Events(ns).List(context.Background(), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return list.Items
+}
+
+// reasonsIn counts the namespace's Events by reason.
+func reasonsIn(t *testing.T, cs kubernetes.Interface, ns string) map[string][]string {
+	t.Helper()
 	out := map[string][]string{}
-	for _, e := range list.Items {
+	for _, e := range listEvents(t, cs, ns) {
 		out[e.Reason] = append(out[e.Reason], e.Regarding.Name+": "+e.Note)
 	}
 	return out
@@ -253,12 +259,8 @@ func createNamespace(t *testing.T, cs kubernetes.Interface, name string) {
 // eventsFor lists the events.k8s.io Events regarding a pod.
 func eventsFor(t *testing.T, cs kubernetes.Interface, ns, pod string) map[string]string {
 	t.Helper()
-	list, err := cs.EventsV1().Events(ns).List(context.Background(), metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]string{}
-	for _, e := range list.Items {
+	for _, e := range listEvents(t, cs, ns) {
 		if e.Regarding.Name == pod {
 			out[e.Reason] = e.Note
 		}
