@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -322,6 +323,38 @@ func TestScoreAndNormalize(t *testing.T) {
 	pl.NormalizeScore(ctx, nil, nil, equal)
 	if equal[0].Score != fwk.MaxNodeScore || equal[1].Score != fwk.MaxNodeScore {
 		t.Fatalf("equal prices: %v", equal)
+	}
+}
+
+func TestPreScoreSkipsWhenEveryNodeCostsTheSame(t *testing.T) {
+	pl := newPlugin(t, defaultArgs(func(a *config.ArchFitArgs) { a.SkipNamespaces = []string{"kube-system"} }))
+	amd1 := nodeInfo(archNode("amd-1", "amd64", "m6i.large"))
+	amd2 := nodeInfo(archNode("amd-2", "amd64", "m6i.large"))
+	big := archNode("amd-big", "amd64", "m6i.2xlarge") // the same price per vCPU as m6i.large
+	big.Status.Allocatable[corev1.ResourceCPU] = resource.MustParse("8")
+	amdBig := nodeInfo(big)
+	amdC := nodeInfo(archNode("amd-c", "amd64", "c6i.large"))
+	arm := nodeInfo(archNode("arm", "arm64", "m7g.large"))
+	pod := st.MakePod().Name("p").Namespace("default").Obj()
+	for _, tc := range []struct {
+		name  string
+		pod   *corev1.Pod
+		nodes []fwk.NodeInfo
+		skip  bool
+	}{
+		{"one arch, one instance type", pod, []fwk.NodeInfo{amd1, amd2}, true},
+		{"one instance family in two sizes", pod, []fwk.NodeInfo{amd1, amdBig, amd2}, true},
+		{"one node", pod, []fwk.NodeInfo{arm}, true},
+		{"two arches", pod, []fwk.NodeInfo{amd1, amd2, arm}, false},
+		{"the different price comes last", pod, []fwk.NodeInfo{amd1, amd2, amdBig, amdC}, false},
+		{"a skipped namespace", st.MakePod().Name("p").Namespace("kube-system").Obj(), []fwk.NodeInfo{amd1, arm}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := pl.PreScore(context.Background(), framework.NewCycleState(), tc.pod, tc.nodes)
+			if s.IsSkip() != tc.skip || (!tc.skip && !s.IsSuccess()) {
+				t.Fatalf("PreScore = %v, want skip %v", s, tc.skip)
+			}
+		})
 	}
 }
 
