@@ -611,12 +611,17 @@ func TestPreFilterNarrowsToOnePlatformAndPostFilterExplains(t *testing.T) {
 
 	t.Run("a published set never changes; the next cycle sees the new node", func(t *testing.T) {
 		pl.points = enabledPoints{reserve: true, postFilter: true}
-		before, _ := pl.PreFilter(ctx, framework.NewCycleState(), pod, all)
+		// Enough amd64 nodes that naming four arm64 ones still pays.
+		many := append([]fwk.NodeInfo(nil), all...)
+		for i := range 10 {
+			many = append(many, nodeInfo(archNode(fmt.Sprintf("amd-%d", i), "amd64", "")))
+		}
+		before, _ := pl.PreFilter(ctx, framework.NewCycleState(), pod, many)
 		x86 := archNode("x86", "amd64", "")
 		h.OnAdd(late, false)
 		h.OnAdd(x86, false)
 		h.OnUpdate(x86, relabel(x86, "arm64"))
-		after, _ := pl.PreFilter(ctx, framework.NewCycleState(), pod, all)
+		after, _ := pl.PreFilter(ctx, framework.NewCycleState(), pod, many)
 		if before.NodeNames.Len() != 2 {
 			t.Fatalf("the set handed out earlier changed: %v", before.NodeNames)
 		}
@@ -624,7 +629,7 @@ func TestPreFilterNarrowsToOnePlatformAndPostFilterExplains(t *testing.T) {
 			t.Fatalf("after a node joined and one was relabelled: %v", after.NodeNames)
 		}
 		h.OnDelete(arm1)
-		if got, _ := pl.PreFilter(ctx, framework.NewCycleState(), pod, all); got.NodeNames.Has("arm1") {
+		if got, _ := pl.PreFilter(ctx, framework.NewCycleState(), pod, many); got.AllNodes() || got.NodeNames.Has("arm1") {
 			t.Fatalf("a deleted node is still named: %v", got.NodeNames)
 		}
 	})
@@ -645,11 +650,12 @@ func TestNarrowingOnlyWhenItSavesVisits(t *testing.T) {
 		all, subset, percentage int
 		want                    bool
 	}{
-		{1000, 333, 0, true},   // 159+33 visits instead of all 1,000
-		{1000, 667, 0, true},   // 300+66 instead of 630
-		{5000, 3333, 0, false}, // 799+333 instead of 750: the framework would look for more
-		{5000, 1667, 0, true},  // 616+166 instead of 1,500
-		{5000, 3333, 50, true}, // a fixed percentage: 1,666+333 instead of 3,750
+		{1000, 333, 0, true},   // 159+133 visits instead of all 1,000
+		{1000, 667, 0, true},   // 300+266 instead of 630
+		{5000, 3333, 0, false}, // 799+1,333 instead of 750: the framework would look for more
+		{5000, 1667, 0, true},  // 616+666 instead of 1,500
+		{5000, 3333, 50, true}, // a fixed percentage: 1,666+1,333 instead of 3,750
+		{1000, 900, 0, false},  // 373+360 instead of 466: the hand-over costs more than it saves
 		{20, 5, 0, true},
 		{1000, 0, 0, false},
 	} {
