@@ -106,6 +106,10 @@ type ArchFit struct {
 	pointsOnce sync.Once
 	points     enabledPoints
 
+	// reasons are Filter's one-element reason lists, built once: a Status
+	// keeps the slice it is given, and nothing appends in place (cap 1).
+	reasons struct{ imageArch, archUnknown []string }
+
 	waiting sync.Map // pod UID → struct{}: an activation goroutine exists
 	warmQ   chan *corev1.Pod
 }
@@ -136,6 +140,8 @@ func New(ctx context.Context, obj runtime.Object, h fwk.Handle) (fwk.Plugin, err
 		metrics:        newPluginMetrics(legacyregistry.Registerer()),
 		warmQ:          make(chan *corev1.Pod, 1024),
 	}
+	pl.reasons.imageArch = []string{ErrReasonImageArchitecture}
+	pl.reasons.archUnknown = []string{ErrReasonNodeArchUnknown}
 	for _, ns := range args.SkipNamespaces {
 		pl.skipNS[ns] = true
 	}

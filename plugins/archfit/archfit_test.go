@@ -358,6 +358,59 @@ func TestPreScoreSkipsWhenEveryNodeCostsTheSame(t *testing.T) {
 	}
 }
 
+func TestPreScoreSkipsFromThePublishedPricesWithoutWalking(t *testing.T) {
+	pl := newPlugin(t, defaultArgs(nil))
+	amd1, amd2 := nodeInfo(archNode("amd-1", "amd64", "m6i.large")), nodeInfo(archNode("amd-2", "amd64", "m6i.large"))
+	arm1, arm2 := nodeInfo(archNode("arm-1", "arm64", "m7g.large")), nodeInfo(archNode("arm-2", "arm64", "c7g.large"))
+	pl.facts.missed.Store(true)
+	pl.facts.publish([]fwk.NodeInfo{amd1, amd2, arm1, arm2}, time.Now())
+	amd64, arm64 := imageplatform.OSArch{OS: "linux", Arch: "amd64"}, imageplatform.OSArch{OS: "linux", Arch: "arm64"}
+	if !pl.facts.uniformPrice(amd64) || pl.facts.uniformPrice(arm64) {
+		t.Fatalf("uniform: amd64 %v (want true), arm64 %v (want false)", pl.facts.uniformPrice(amd64), pl.facts.uniformPrice(arm64))
+	}
+	pod := st.MakePod().Name("p").Namespace("default").Obj()
+	for _, tc := range []struct {
+		name  string
+		st    *preFilterState
+		nodes []fwk.NodeInfo
+		skip  bool
+	}{
+		// The nodes passed in would score differently: only the published
+		// table can have decided, with no walk.
+		{"one platform, one price: no walk", &preFilterState{only: amd64, onlyOK: true}, []fwk.NodeInfo{arm1, arm2}, true},
+		{"one platform, two prices: the nodes decide", &preFilterState{only: arm64, onlyOK: true}, []fwk.NodeInfo{arm1, arm2}, false},
+		{"several platforms: the nodes decide", &preFilterState{}, []fwk.NodeInfo{amd1, amd2}, true},
+		{"several platforms, two prices", &preFilterState{}, []fwk.NodeInfo{amd1, arm1}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			state := framework.NewCycleState()
+			state.Write(stateKey, tc.st)
+			if s := pl.PreScore(context.Background(), state, pod, tc.nodes); s.IsSkip() != tc.skip {
+				t.Fatalf("PreScore = %v, want skip %v", s, tc.skip)
+			}
+		})
+	}
+}
+
+func TestFilterAllocatesOnlyTheStatusOnARejectedNode(t *testing.T) {
+	im := newImages(t)
+	pl := newPlugin(t, defaultArgs(func(a *config.ArchFitArgs) { a.InsecureRegistries = []string{im.reg.Host} }))
+	pod := st.MakePod().Name("p").Container(im.amd).Obj()
+	state := framework.NewCycleState()
+	arm := nodeInfo(archNode("arm", "arm64", "m7g.large"))
+	if _, s := pl.PreFilter(context.Background(), state, pod, []fwk.NodeInfo{nodeInfo(archNode("amd", "amd64", "")), arm}); !s.IsSuccess() {
+		t.Fatal(s)
+	}
+	ctx := context.Background()
+	var s *fwk.Status
+	if n := testing.AllocsPerRun(200, func() { s = pl.Filter(ctx, state, pod, arm) }); n != 1 {
+		t.Fatalf("a rejection allocates %v times, want 1 (the Status)", n)
+	}
+	if s.Code() != fwk.UnschedulableAndUnresolvable || s.Message() != ErrReasonImageArchitecture {
+		t.Fatalf("Filter = %v", s)
+	}
+}
+
 func TestFilterAndScoreDoNotAllocateOnAPassingNode(t *testing.T) {
 	im := newImages(t)
 	pl := newPlugin(t, defaultArgs(func(a *config.ArchFitArgs) { a.InsecureRegistries = []string{im.reg.Host} }))
@@ -759,8 +812,8 @@ func TestFactsCachePublishesTheCyclesNodes(t *testing.T) {
 		t.Fatalf("first lookup: %+v, missed %v", f, c.missed.Load())
 	}
 	c.publish([]fwk.NodeInfo{nodeInfo(n1), nodeInfo(n2)}, t0)
-	if m := c.fast.Load(); m == nil || len(*m) != 2 || c.missed.Load() {
-		t.Fatalf("after publish: fast map %v, missed %v", m, c.missed.Load())
+	if p := c.fast.Load(); p == nil || len(p.facts) != 2 || c.missed.Load() {
+		t.Fatalf("after publish: %v, missed %v", p, c.missed.Load())
 	}
 	if f := c.get(n2); f.arch != "amd64" || c.missed.Load() {
 		t.Fatalf("a published node: %+v, missed %v", f, c.missed.Load())
@@ -772,11 +825,11 @@ func TestFactsCachePublishesTheCyclesNodes(t *testing.T) {
 		t.Fatalf("updated node: %+v, missed %v", f, c.missed.Load())
 	}
 	c.publish([]fwk.NodeInfo{nodeInfo(n1b), nodeInfo(n2)}, t0.Add(500*time.Millisecond))
-	if _, ok := (*c.fast.Load())[n1b]; ok {
+	if _, ok := c.fast.Load().facts[n1b]; ok {
 		t.Fatal("published twice within a second")
 	}
 	c.publish([]fwk.NodeInfo{nodeInfo(n1b), nodeInfo(n2)}, t0.Add(2*time.Second))
-	m := *c.fast.Load()
+	m := c.fast.Load().facts
 	if _, ok := m[n1b]; !ok || len(m) != 2 {
 		t.Fatalf("after the second publish: %v", m)
 	}

@@ -25,6 +25,10 @@ type preFilterState struct {
 	// narrowed is the node set PreFilter handed the framework, or nil when
 	// every node went through Filter. The set is shared and never mutated.
 	narrowed sets.Set[string]
+	// only is the one platform of the cluster's the pod can run on, per
+	// the node index, when there is exactly one (onlyOK).
+	only   imageplatform.OSArch
+	onlyOK bool
 }
 
 func (s *preFilterState) Clone() fwk.StateData { return s }
@@ -116,7 +120,9 @@ func (pl *ArchFit) PreFilter(ctx context.Context, state fwk.CycleState, pod *cor
 	if pl.enabled().reserve && ix.coveredBy(&pp) {
 		return nil, fwk.NewStatus(fwk.Skip)
 	}
-	switch n, names := ix.allowed(&pp); {
+	n, only, names := ix.allowed(&pp)
+	st.only, st.onlyOK = only, n == 1
+	switch {
 	case n == 1 && pl.enabled().postFilter && pl.narrowingPays(len(nodes), names.Len()):
 		// One platform fits (an amd64-only or arm64-only pod): name its
 		// nodes, so the framework filters and scores only those instead of
@@ -357,7 +363,9 @@ func (pl *ArchFit) activateWhenResolved(pod *corev1.Pod) {
 func (pl *ArchFit) PreFilterExtensions() fwk.PreFilterExtensions { return nil }
 
 // Filter rejects nodes whose os/arch the pod cannot run on. No I/O, no lock,
-// and no allocation on a node that passes.
+// and no allocation on a node that passes; a rejection allocates only its
+// Status (the framework stamps the plugin's name on each), not the reason
+// list, which is shared and never written.
 func (pl *ArchFit) Filter(_ context.Context, state fwk.CycleState, _ *corev1.Pod, nodeInfo fwk.NodeInfo) *fwk.Status {
 	data, err := state.Read(stateKey)
 	if err != nil {
@@ -366,10 +374,10 @@ func (pl *ArchFit) Filter(_ context.Context, state fwk.CycleState, _ *corev1.Pod
 	s := data.(*preFilterState)
 	f := pl.facts.get(nodeInfo.Node())
 	if !f.known {
-		return fwk.NewStatus(fwk.UnschedulableAndUnresolvable, ErrReasonNodeArchUnknown)
+		return fwk.NewStatus(fwk.UnschedulableAndUnresolvable, pl.reasons.archUnknown...)
 	}
 	if !s.pp.Allows(f.os, f.arch) {
-		return fwk.NewStatus(fwk.UnschedulableAndUnresolvable, ErrReasonImageArchitecture)
+		return fwk.NewStatus(fwk.UnschedulableAndUnresolvable, pl.reasons.imageArch...)
 	}
 	return nil
 }
@@ -382,8 +390,21 @@ func (pl *ArchFit) Filter(_ context.Context, state fwk.CycleState, _ *corev1.Pod
 // node (one more score plugin was about a sixth of the scoring work at
 // 5,000 nodes in make bench). The check stops at the first node whose price
 // differs, so a pod with a choice of arch pays a node or two.
-func (pl *ArchFit) PreScore(_ context.Context, _ fwk.CycleState, pod *corev1.Pod, nodes []fwk.NodeInfo) *fwk.Status {
-	if pl.skipped(pod) || onePrice(nodes, pl.facts) {
+func (pl *ArchFit) PreScore(_ context.Context, state fwk.CycleState, pod *corev1.Pod, nodes []fwk.NodeInfo) *fwk.Status {
+	if pl.skipped(pod) {
+		return fwk.NewStatus(fwk.Skip)
+	}
+	// A pod that can run on one platform only has only that platform's
+	// nodes here (Filter saw to it); when the last publication of node
+	// facts found them all at one price, there is nothing to walk. The
+	// index and the publication can lag a node joining by an event or a
+	// second: the worst that does is skip a price preference once.
+	if data, err := state.Read(stateKey); err == nil {
+		if s := data.(*preFilterState); s.onlyOK && pl.facts.uniformPrice(s.only) {
+			return fwk.NewStatus(fwk.Skip)
+		}
+	}
+	if onePrice(nodes, pl.facts) {
 		return fwk.NewStatus(fwk.Skip)
 	}
 	return nil
