@@ -37,6 +37,7 @@ func main() {
 		profile = flag.String("cpuprofile", "bin/archfit-throughput.pprof", "CPU profile of the archfit throughput run")
 		skip    = flag.String("skip", "", "comma-separated sections to skip: throughput,expander,resolver,outcome")
 		verbose = flag.Bool("verbose", false, "show the embedded components' logs")
+		order   = flag.String("order", "DAADADDA", "order of the throughput rounds for pods of ReplicaSets, in pairs of one of each profile: D default-scheduler, A archfit-scheduler")
 	)
 	flag.Parse()
 	if !*verbose {
@@ -80,7 +81,7 @@ func main() {
 			if err != nil {
 				fail("throughput", fmt.Errorf("-nodes %q: %v", *nodes, err))
 			}
-			r, err := throughputBench(ctx, count, *pods, *profile)
+			r, err := throughputBench(ctx, count, *pods, *profile, *order)
 			if err != nil {
 				fail("throughput", err)
 			}
@@ -142,6 +143,10 @@ func summariseGoBench(path string) ([]row, error) {
 		"BenchmarkBestOptions/options=200/pods=50/warm": "p99 ≤ 20 ms",
 	}
 	var out []row
+	// The scheduling cycle's ns/op per profile, by node count, for the
+	// ratio rows after the table.
+	cycle := map[string]map[string]float64{}
+	var sizes []string
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		m := benchLine.FindStringSubmatch(sc.Text())
@@ -149,6 +154,17 @@ func summariseGoBench(path string) ([]row, error) {
 			continue
 		}
 		name := m[1]
+		if c := cycleName.FindStringSubmatch(name); c != nil {
+			if cycle[c[1]] == nil {
+				cycle[c[1]] = map[string]float64{}
+				sizes = append(sizes, c[1])
+			}
+			if f := strings.Fields(m[3]); len(f) > 1 && f[1] == "ns/op" {
+				cycle[c[1]][c[2]], _ = strconv.ParseFloat(f[0], 64)
+			}
+			out = append(out, row{"go test -bench", strings.TrimPrefix(name, "Benchmark"), strings.Join(strings.Fields(m[3]), " "), "(per pod)"})
+			continue
+		}
 		goal, ok := goals[name]
 		if !ok && !strings.HasPrefix(name, "BenchmarkBestOptions") {
 			continue
@@ -163,8 +179,15 @@ func summariseGoBench(path string) ([]row, error) {
 		}
 		out = append(out, row{"go test -bench", strings.TrimPrefix(name, "Benchmark"), strings.Join(parts, ", "), goal})
 	}
+	for _, n := range sizes {
+		if d, a := cycle[n]["default"], cycle[n]["archfit"]; d > 0 && a > 0 {
+			out = append(out, row{"go test -bench", fmt.Sprintf("scheduling cycle, %s nodes: default's ns per pod ÷ archfit's", n), fmt.Sprintf("%.3f", d/a), "— (the cycle alone; see BENCH.md)"})
+		}
+	}
 	return out, sc.Err()
 }
+
+var cycleName = regexp.MustCompile(`^BenchmarkSchedulingCycle/nodes=(\d+)/(default|archfit)-scheduler$`)
 
 const ownCode = `archfit/archfit/(plugins|internal/(imageplatform|cost))`
 
