@@ -36,32 +36,59 @@ import (
 // (PreFilter to choosing a host; no queue, no binding, no API server) for
 // the same pods with the default profile and the shipped archfit-scheduler
 // profile, in one scheduler built from the shipped config, on a cluster of
-// fake nodes (2/3 amd64, 1/3 arm64) and the throughput benchmark's 70/20/10
-// mix of multi-arch, amd64-only and arm64-only pods. It isolates what
-// ArchFit adds to the serial cycle from the control plane's share of the
-// two cores, which make bench's throughput figure includes. Compare the two
-// profiles' ns/op: that is the cycle's cost ratio.
+// fake nodes (2/3 amd64, 1/3 arm64). pods=mix is the throughput
+// benchmark's 70/20/10 mix of multi-arch, amd64-only and arm64-only pods;
+// the other pods= runs take one kind each, to show where ArchFit's cost
+// lies. It isolates what ArchFit adds to the serial cycle from the control
+// plane's share of the two cores, which make bench's throughput figure
+// includes. Compare the two profiles' ns/op: that is the cycle's cost ratio.
 func BenchmarkSchedulingCycle(b *testing.B) {
+	kinds := []struct {
+		name string
+		pick []int // indexes into cycleImages
+	}{
+		{"mix", []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}},
+		{"multi-arch", []int{0}},
+		{"amd64-only", []int{7}},
+		{"arm64-only", []int{9}},
+		// The same single-arch pods with a kubernetes.io/arch nodeSelector:
+		// what the default profile pays to place them correctly, which it
+		// does not do for the pods above.
+		{"amd64-only-with-selector", []int{10}},
+		{"arm64-only-with-selector", []int{11}},
+	}
 	for _, n := range []int{1000, 5000} {
 		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
 			sched, pods := newCycleScheduler(b, n)
-			for _, name := range []string{"default-scheduler", "archfit-scheduler"} {
-				b.Run(name, func(b *testing.B) {
-					fw := sched.Profiles[name]
-					ctx := context.Background()
-					b.ReportAllocs()
-					i := 0
-					for b.Loop() {
-						p := pods[name][i%len(pods[name])]
-						i++
-						if _, err := sched.SchedulePod(ctx, fw, framework.NewCycleState(), p); err != nil {
-							b.Fatal(err)
-						}
+			for _, kind := range kinds {
+				b.Run("pods="+kind.name, func(b *testing.B) {
+					for _, name := range []string{"default-scheduler", "archfit-scheduler"} {
+						b.Run(name, func(b *testing.B) {
+							fw := sched.Profiles[name]
+							ctx := context.Background()
+							b.ReportAllocs()
+							i := 0
+							for b.Loop() {
+								p := pods[name][kind.pick[i%len(kind.pick)]]
+								i++
+								if _, err := sched.SchedulePod(ctx, fw, framework.NewCycleState(), p); err != nil {
+									b.Fatal(err)
+								}
+							}
+						})
 					}
 				})
 			}
 		})
 	}
+}
+
+// cyclePods are the pods' images (0–9: the throughput benchmark's mix, 70%
+// multi-arch, 20% amd64-only, 10% arm64-only) and, for 10 and 11, the arch
+// their nodeSelector names.
+var cyclePods = [...]struct{ image, selector string }{
+	{"multi", ""}, {"multi", ""}, {"multi", ""}, {"multi", ""}, {"multi", ""}, {"multi", ""}, {"multi", ""},
+	{"amd", ""}, {"amd", ""}, {"arm", ""}, {"amd", "amd64"}, {"arm", "arm64"},
 }
 
 func newCycleScheduler(b *testing.B, nodes int) (*scheduler.Scheduler, map[string][]*framework.QueuedPodInfo) {
@@ -117,14 +144,16 @@ func newCycleScheduler(b *testing.B, nodes int) (*scheduler.Scheduler, map[strin
 		b.Fatal(err)
 	}
 
-	images := []string{"multi", "multi", "multi", "multi", "multi", "multi", "multi", "amd", "amd", "arm"}
 	pods := map[string][]*framework.QueuedPodInfo{}
 	for name := range sched.Profiles {
-		for i, im := range images {
+		for i, c := range cyclePods {
 			p := &corev1.Pod{
 				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p-%d", i), Namespace: "default", UID: types.UID(fmt.Sprintf("%s-%d", name, i))},
-				Spec: corev1.PodSpec{SchedulerName: name, Containers: []corev1.Container{{Name: "c", Image: reg.Host + "/app/" + im + ":1",
+				Spec: corev1.PodSpec{SchedulerName: name, Containers: []corev1.Container{{Name: "c", Image: reg.Host + "/app/" + c.image + ":1",
 					Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")}}}}},
+			}
+			if c.selector != "" {
+				p.Spec.NodeSelector = map[string]string{imageplatform.LabelArch: c.selector}
 			}
 			pi, err := framework.NewPodInfo(p)
 			if err != nil {

@@ -181,13 +181,13 @@ func summariseGoBench(path string) ([]row, error) {
 	}
 	for _, n := range sizes {
 		if d, a := cycle[n]["default"], cycle[n]["archfit"]; d > 0 && a > 0 {
-			out = append(out, row{"go test -bench", fmt.Sprintf("scheduling cycle, %s nodes: default's ns per pod ÷ archfit's", n), fmt.Sprintf("%.3f", d/a), "— (the cycle alone; see BENCH.md)"})
+			out = append(out, row{"go test -bench", fmt.Sprintf("scheduling cycle, %s: default's ns per pod ÷ archfit's", n), fmt.Sprintf("%.3f", d/a), "— (the cycle alone; see BENCH.md)"})
 		}
 	}
 	return out, sc.Err()
 }
 
-var cycleName = regexp.MustCompile(`^BenchmarkSchedulingCycle/nodes=(\d+)/(default|archfit)-scheduler$`)
+var cycleName = regexp.MustCompile(`^BenchmarkSchedulingCycle/(nodes=\d+/pods=[\w-]+)/(default|archfit)-scheduler$`)
 
 const ownCode = `archfit/archfit/(plugins|internal/(imageplatform|cost))`
 
