@@ -37,7 +37,7 @@ func main() {
 		profile = flag.String("cpuprofile", "bin/archfit-throughput.pprof", "CPU profile of the archfit throughput run")
 		skip    = flag.String("skip", "", "comma-separated sections to skip: throughput,expander,resolver,outcome")
 		verbose = flag.Bool("verbose", false, "show the embedded components' logs")
-		order   = flag.String("order", "DAADADDA", "order of the throughput rounds for pods of ReplicaSets, in pairs of one of each profile: D default-scheduler, A archfit-scheduler")
+		order   = flag.String("order", "DAADADDADAAD", "order of the throughput rounds for pods of ReplicaSets, in blocks of four with two of each profile: D default-scheduler, A archfit-scheduler")
 	)
 	flag.Parse()
 	if !*verbose {
