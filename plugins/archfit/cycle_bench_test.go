@@ -24,7 +24,7 @@ import (
 	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
 	"k8s.io/kubernetes/pkg/scheduler/profile"
 
-	"github.com/archfit/archfit/internal/cost"
+	"github.com/archfit/archfit/internal/benchcluster"
 	"github.com/archfit/archfit/internal/demo"
 	"github.com/archfit/archfit/internal/imageplatform"
 	"github.com/archfit/archfit/internal/registrytest"
@@ -45,7 +45,7 @@ import (
 func BenchmarkSchedulingCycle(b *testing.B) {
 	kinds := []struct {
 		name string
-		pick []int // indexes into cycleImages
+		pick []int // indexes into cyclePods
 	}{
 		{"mix", []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}},
 		{"multi-arch", []int{0}},
@@ -83,12 +83,15 @@ func BenchmarkSchedulingCycle(b *testing.B) {
 	}
 }
 
-// cyclePods are the pods' images (0–9: the throughput benchmark's mix, 70%
-// multi-arch, 20% amd64-only, 10% arm64-only) and, for 10 and 11, the arch
-// their nodeSelector names.
-var cyclePods = [...]struct{ image, selector string }{
-	{"multi", ""}, {"multi", ""}, {"multi", ""}, {"multi", ""}, {"multi", ""}, {"multi", ""}, {"multi", ""},
-	{"amd", ""}, {"amd", ""}, {"arm", ""}, {"amd", "amd64"}, {"arm", "arm64"},
+// cyclePods are the pods: 0–9 the throughput benchmark's mix, in its order
+// (benchcluster.Images.Mix), then an amd64-only and an arm64-only pod with
+// a nodeSelector for their arch.
+func cyclePods(im benchcluster.Images) []struct{ image, selector string } {
+	var out []struct{ image, selector string }
+	for _, image := range im.Mix() {
+		out = append(out, struct{ image, selector string }{image, ""})
+	}
+	return append(out, struct{ image, selector string }{im.AMD64, "amd64"}, struct{ image, selector string }{im.ARM64, "arm64"})
 }
 
 func newCycleScheduler(b *testing.B, nodes int) (*scheduler.Scheduler, map[string][]*framework.QueuedPodInfo) {
@@ -98,14 +101,9 @@ func newCycleScheduler(b *testing.B, nodes int) (*scheduler.Scheduler, map[strin
 	ctx = klog.NewContext(ctx, logr.Discard()) // the scheduler's start-up logs would fill the output
 	reg := registrytest.New()
 	b.Cleanup(reg.Close)
-	for _, err := range []error{
-		second(reg.PushIndex("app/multi:1", []string{"linux/amd64", "linux/arm64"}, false, true)),
-		second(reg.PushImage("app/amd:1", "linux/amd64", false)),
-		second(reg.PushImage("app/arm:1", "linux/arm64", false)),
-	} {
-		if err != nil {
-			b.Fatal(err)
-		}
+	im, err := benchcluster.Push(reg)
+	if err != nil {
+		b.Fatal(err)
 	}
 	raw, err := demo.SchedulerConfig(reg.Host)
 	if err != nil {
@@ -119,7 +117,7 @@ func newCycleScheduler(b *testing.B, nodes int) (*scheduler.Scheduler, map[strin
 
 	objs := make([]runtime.Object, 0, nodes)
 	for i := range nodes {
-		objs = append(objs, cycleNode(i))
+		objs = append(objs, benchcluster.Node(i))
 	}
 	cs := clientsetfake.NewClientset(objs...)
 	inf := informers.NewSharedInformerFactory(cs, 0)
@@ -146,10 +144,10 @@ func newCycleScheduler(b *testing.B, nodes int) (*scheduler.Scheduler, map[strin
 
 	pods := map[string][]*framework.QueuedPodInfo{}
 	for name := range sched.Profiles {
-		for i, c := range cyclePods {
+		for i, c := range cyclePods(im) {
 			p := &corev1.Pod{
 				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p-%d", i), Namespace: "default", UID: types.UID(fmt.Sprintf("%s-%d", name, i))},
-				Spec: corev1.PodSpec{SchedulerName: name, Containers: []corev1.Container{{Name: "c", Image: reg.Host + "/app/" + c.image + ":1",
+				Spec: corev1.PodSpec{SchedulerName: name, Containers: []corev1.Container{{Name: "c", Image: c.image,
 					Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")}}}}},
 			}
 			if c.selector != "" {
@@ -175,19 +173,3 @@ func newCycleScheduler(b *testing.B, nodes int) (*scheduler.Scheduler, map[strin
 	}
 	return sched, pods
 }
-
-func cycleNode(i int) *corev1.Node {
-	arch, it := "amd64", "m6i.2xlarge"
-	if i%3 == 2 {
-		arch, it = "arm64", "m7g.2xlarge"
-	}
-	name := fmt.Sprintf("node-%05d", i)
-	res := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("32"), corev1.ResourceMemory: resource.MustParse("128Gi"), corev1.ResourcePods: resource.MustParse("110")}
-	return &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
-			imageplatform.LabelArch: arch, imageplatform.LabelOS: "linux", "kubernetes.io/hostname": name, cost.LabelInstanceType: it}},
-		Status: corev1.NodeStatus{Capacity: res, Allocatable: res, Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}},
-	}
-}
-
-func second(_ string, err error) error { return err }

@@ -19,10 +19,9 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app"
 
+	"github.com/archfit/archfit/internal/benchcluster"
 	"github.com/archfit/archfit/internal/controlplane"
-	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/demo"
-	"github.com/archfit/archfit/internal/imageplatform"
 	"github.com/archfit/archfit/internal/registrytest"
 	_ "github.com/archfit/archfit/plugins/apis/config/scheme"
 	"github.com/archfit/archfit/plugins/archfit"
@@ -39,15 +38,9 @@ func throughputBench(ctx context.Context, nodes, pods int, profile, order string
 	progress("throughput: %d nodes, %d pods per profile: starting the control plane", nodes, pods)
 	reg := registrytest.New()
 	defer reg.Close()
-	multi, amd, arm := reg.Host+"/app/multi:1", reg.Host+"/app/amd:1", reg.Host+"/app/arm:1"
-	for _, err := range []error{
-		second(reg.PushIndex("app/multi:1", []string{"linux/amd64", "linux/arm64"}, false, true)),
-		second(reg.PushImage("app/amd:1", "linux/amd64", false)),
-		second(reg.PushImage("app/arm:1", "linux/arm64", false)),
-	} {
-		if err != nil {
-			return nil, err
-		}
+	im, err := benchcluster.Push(reg)
+	if err != nil {
+		return nil, err
 	}
 	dir, err := os.MkdirTemp("", "archfit-throughput-")
 	if err != nil {
@@ -73,7 +66,7 @@ func throughputBench(ctx context.Context, nodes, pods int, profile, order string
 	if err := parallel(nodes, func(i int) error { return createNode(ctx, cp, i) }); err != nil {
 		return nil, err
 	}
-	images := []string{multi, multi, multi, multi, multi, multi, multi, amd, amd, arm} // 70/20/10
+	images := im.Mix()
 	const def, af = "default-scheduler", "archfit-scheduler"
 	// Warm up, unmeasured: the resolver, as the plugin's informer does for
 	// real pods, and the control plane, which is still settling after the
@@ -187,8 +180,6 @@ func eventsPerPod(ctx context.Context, cp *controlplane.ControlPlane, ns string,
 	return perPod(by, pods, 1)
 }
 
-func second(_ string, err error) error { return err }
-
 func parallel(n int, f func(i int) error) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, 1)
@@ -222,16 +213,7 @@ func parallel(n int, f func(i int) error) error {
 }
 
 func createNode(ctx context.Context, cp *controlplane.ControlPlane, i int) error {
-	arch, it := "amd64", "m6i.2xlarge"
-	if i%3 == 2 {
-		arch, it = "arm64", "m7g.2xlarge"
-	}
-	name := fmt.Sprintf("node-%05d", i)
-	res := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("32"), corev1.ResourceMemory: resource.MustParse("128Gi"), corev1.ResourcePods: resource.MustParse("110")}
-	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
-		imageplatform.LabelArch: arch, imageplatform.LabelOS: "linux", "kubernetes.io/hostname": name, cost.LabelInstanceType: it}},
-		Status: corev1.NodeStatus{Capacity: res, Allocatable: res, Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}},
-			NodeInfo: corev1.NodeSystemInfo{Architecture: arch, OperatingSystem: "linux"}}}
+	n := benchcluster.Node(i)
 	status := n.Status
 	created, err := cp.Client.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{})
 	if err != nil {
