@@ -392,42 +392,32 @@ func TestPreScoreSkipsFromThePublishedPricesWithoutWalking(t *testing.T) {
 	}
 }
 
-func TestFilterAllocatesOnlyTheStatusOnARejectedNode(t *testing.T) {
+// TestFilterAndScoreAllocations: nothing on a node that passes, only the
+// Status on one that is rejected.
+func TestFilterAndScoreAllocations(t *testing.T) {
 	im := newImages(t)
 	pl := newPlugin(t, defaultArgs(func(a *config.ArchFitArgs) { a.InsecureRegistries = []string{im.reg.Host} }))
 	pod := st.MakePod().Name("p").Container(im.amd).Obj()
 	state := framework.NewCycleState()
-	arm := nodeInfo(archNode("arm", "arm64", "m7g.large"))
-	if _, s := pl.PreFilter(context.Background(), state, pod, []fwk.NodeInfo{nodeInfo(archNode("amd", "amd64", "")), arm}); !s.IsSuccess() {
+	amd, arm := nodeInfo(archNode("amd", "amd64", "m6i.large")), nodeInfo(archNode("arm", "arm64", "m7g.large"))
+	if _, s := pl.PreFilter(context.Background(), state, pod, []fwk.NodeInfo{amd, arm}); !s.IsSuccess() {
 		t.Fatal(s)
 	}
 	ctx := context.Background()
+	if n := testing.AllocsPerRun(200, func() {
+		if s := pl.Filter(ctx, state, pod, amd); !s.IsSuccess() {
+			t.Fatal(s)
+		}
+		pl.Score(ctx, state, pod, amd)
+	}); n != 0 {
+		t.Fatalf("Filter+Score allocate %v times on a passing node", n)
+	}
 	var s *fwk.Status
 	if n := testing.AllocsPerRun(200, func() { s = pl.Filter(ctx, state, pod, arm) }); n != 1 {
 		t.Fatalf("a rejection allocates %v times, want 1 (the Status)", n)
 	}
 	if s.Code() != fwk.UnschedulableAndUnresolvable || s.Message() != ErrReasonImageArchitecture {
 		t.Fatalf("Filter = %v", s)
-	}
-}
-
-func TestFilterAndScoreDoNotAllocateOnAPassingNode(t *testing.T) {
-	im := newImages(t)
-	pl := newPlugin(t, defaultArgs(func(a *config.ArchFitArgs) { a.InsecureRegistries = []string{im.reg.Host} }))
-	pod := st.MakePod().Name("p").Container(im.amd).Obj()
-	state := framework.NewCycleState()
-	ni := nodeInfo(archNode("amd", "amd64", "m6i.large"))
-	if _, s := pl.PreFilter(context.Background(), state, pod, []fwk.NodeInfo{nodeInfo(archNode("x", "arm64", "")), ni}); !s.IsSuccess() {
-		t.Fatal(s)
-	}
-	ctx := context.Background()
-	if n := testing.AllocsPerRun(200, func() {
-		if s := pl.Filter(ctx, state, pod, ni); !s.IsSuccess() {
-			t.Fatal(s)
-		}
-		pl.Score(ctx, state, pod, ni)
-	}); n != 0 {
-		t.Fatalf("Filter+Score allocate %v times per node", n)
 	}
 }
 
