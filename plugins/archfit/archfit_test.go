@@ -377,8 +377,8 @@ func TestPreScoreSkipsFromThePublishedPricesWithoutWalking(t *testing.T) {
 	}{
 		// The nodes passed in would score differently: only the published
 		// table can have decided, with no walk.
-		{"one platform, one price: no walk", &preFilterState{only: amd64, onlyOK: true}, []fwk.NodeInfo{arm1, arm2}, true},
-		{"one platform, two prices: the nodes decide", &preFilterState{only: arm64, onlyOK: true}, []fwk.NodeInfo{arm1, arm2}, false},
+		{"one platform, one price: no walk", &preFilterState{only: amd64}, []fwk.NodeInfo{arm1, arm2}, true},
+		{"one platform, two prices: the nodes decide", &preFilterState{only: arm64}, []fwk.NodeInfo{arm1, arm2}, false},
 		{"several platforms: the nodes decide", &preFilterState{}, []fwk.NodeInfo{amd1, amd2}, true},
 		{"several platforms, two prices", &preFilterState{}, []fwk.NodeInfo{amd1, arm1}, false},
 	} {

@@ -83,15 +83,19 @@ func BenchmarkSchedulingCycle(b *testing.B) {
 	}
 }
 
+// cyclePod is a benchmark pod's image and the arch its nodeSelector names
+// (none if empty).
+type cyclePod struct{ image, selector string }
+
 // cyclePods are the pods: 0–9 the throughput benchmark's mix, in its order
 // (benchcluster.Images.Mix), then an amd64-only and an arm64-only pod with
 // a nodeSelector for their arch.
-func cyclePods(im benchcluster.Images) []struct{ image, selector string } {
-	var out []struct{ image, selector string }
+func cyclePods(im benchcluster.Images) []cyclePod {
+	var out []cyclePod
 	for _, image := range im.Mix() {
-		out = append(out, struct{ image, selector string }{image, ""})
+		out = append(out, cyclePod{image: image})
 	}
-	return append(out, struct{ image, selector string }{im.AMD64, "amd64"}, struct{ image, selector string }{im.ARM64, "arm64"})
+	return append(out, cyclePod{im.AMD64, "amd64"}, cyclePod{im.ARM64, "arm64"})
 }
 
 func newCycleScheduler(b *testing.B, nodes int) (*scheduler.Scheduler, map[string][]*framework.QueuedPodInfo) {

@@ -283,7 +283,7 @@ func (s *indexSnapshot) coveredBy(pp *imageplatform.PodPlatforms) bool {
 }
 
 // allowed returns how many of the cluster's platforms the pod allows and,
-// when that is exactly one, the names of its nodes.
+// when that is exactly one, that platform and the names of its nodes.
 func (s *indexSnapshot) allowed(pp *imageplatform.PodPlatforms) (int, imageplatform.OSArch, sets.Set[string]) {
 	n, one, names := 0, imageplatform.OSArch{}, sets.Set[string](nil)
 	for i, p := range s.platforms {

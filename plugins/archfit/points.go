@@ -26,9 +26,8 @@ type preFilterState struct {
 	// every node went through Filter. The set is shared and never mutated.
 	narrowed sets.Set[string]
 	// only is the one platform of the cluster's the pod can run on, per
-	// the node index, when there is exactly one (onlyOK).
-	only   imageplatform.OSArch
-	onlyOK bool
+	// the node index, when there is exactly one; else the zero OSArch.
+	only imageplatform.OSArch
 }
 
 func (s *preFilterState) Clone() fwk.StateData { return s }
@@ -121,7 +120,7 @@ func (pl *ArchFit) PreFilter(ctx context.Context, state fwk.CycleState, pod *cor
 		return nil, fwk.NewStatus(fwk.Skip)
 	}
 	n, only, names := ix.allowed(&pp)
-	st.only, st.onlyOK = only, n == 1
+	st.only = only
 	switch {
 	case n == 1 && pl.enabled().postFilter && pl.narrowingPays(len(nodes), names.Len()):
 		// One platform fits (an amd64-only or arm64-only pod): name its
@@ -400,7 +399,7 @@ func (pl *ArchFit) PreScore(_ context.Context, state fwk.CycleState, pod *corev1
 	// index and the publication can lag a node joining by an event or a
 	// second: the worst that does is skip a price preference once.
 	if data, err := state.Read(stateKey); err == nil {
-		if s := data.(*preFilterState); s.onlyOK && pl.facts.uniformPrice(s.only) {
+		if s := data.(*preFilterState); s.only != (imageplatform.OSArch{}) && pl.facts.uniformPrice(s.only) {
 			return fwk.NewStatus(fwk.Skip)
 		}
 	}
