@@ -67,7 +67,6 @@ func throughputBench(ctx context.Context, nodes, pods int, profile, order string
 		return nil, err
 	}
 	images := im.Mix()
-	const def, af = "default-scheduler", "archfit-scheduler"
 	// Warm up, unmeasured: the resolver, as the plugin's informer does for
 	// real pods, and the control plane, which is still settling after the
 	// node writes. Without this the first round ran at 105% CPU (not 200%)
@@ -160,6 +159,9 @@ func throughputBench(ctx context.Context, nodes, pods int, profile, order string
 	pprofTop(profile)
 	return rows, nil
 }
+
+// The two profiles the throughput benchmark compares, as pods name them.
+const def, af = "default-scheduler", "archfit-scheduler"
 
 // replicaSets is how many workloads the benchmark's pods belong to: the 10
 // image kinds (70/20/10) each in three ReplicaSets.
@@ -318,7 +320,7 @@ func summarise(order []string, durations []time.Duration, pods int) result {
 		block[sched] += durations[i]
 		if i%4 == 3 {
 			// pods/s archfit ÷ default = default's time ÷ archfit's.
-			ratios = append(ratios, block["default-scheduler"].Seconds()/block["archfit-scheduler"].Seconds())
+			ratios = append(ratios, block[def].Seconds()/block[af].Seconds())
 			r.blocks += fmt.Sprintf("%.3f ", ratios[len(ratios)-1])
 			block = map[string]time.Duration{}
 		}
@@ -343,9 +345,9 @@ func roundOrder(order string) ([]string, error) {
 	for _, c := range strings.ToUpper(order) {
 		switch c {
 		case 'D':
-			out = append(out, "default-scheduler")
+			out = append(out, def)
 		case 'A':
-			out = append(out, "archfit-scheduler")
+			out = append(out, af)
 		default:
 			return nil, fmt.Errorf("-order %q: want only D and A, got %q", order, c)
 		}
@@ -356,7 +358,7 @@ func roundOrder(order string) ([]string, error) {
 	for i := 0; i < len(out); i += 4 {
 		defaults := 0
 		for _, sched := range out[i : i+4] {
-			if sched == "default-scheduler" {
+			if sched == def {
 				defaults++
 			}
 		}
