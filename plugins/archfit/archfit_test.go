@@ -550,6 +550,108 @@ func TestPlatformIndexSkipAndReserveBackstop(t *testing.T) {
 	}
 }
 
+func TestPinnedBy(t *testing.T) {
+	linux := func(arch string) imageplatform.OSArch { return imageplatform.OSArch{OS: "linux", Arch: arch} }
+	amdOnly := &imageplatform.PodPlatforms{Allowed: []imageplatform.OSArch{linux("amd64")}}
+	mixed := &indexSnapshot{platforms: []imageplatform.OSArch{linux("amd64"), linux("arm64")}}
+	withWindows := &indexSnapshot{platforms: []imageplatform.OSArch{linux("amd64"), linux("arm64"), {OS: "windows", Arch: "amd64"}}}
+	withUnknown := &indexSnapshot{platforms: mixed.platforms, unknown: true}
+	term := func(reqs ...corev1.NodeSelectorRequirement) corev1.NodeSelectorTerm {
+		return corev1.NodeSelectorTerm{MatchExpressions: reqs}
+	}
+	req := func(key string, op corev1.NodeSelectorOperator, values ...string) corev1.NodeSelectorRequirement {
+		return corev1.NodeSelectorRequirement{Key: key, Operator: op, Values: values}
+	}
+	archIn := func(values ...string) corev1.NodeSelectorRequirement {
+		return req(imageplatform.LabelArch, corev1.NodeSelectorOpIn, values...)
+	}
+	required := func(terms ...corev1.NodeSelectorTerm) *corev1.Pod {
+		p := st.MakePod().Obj()
+		p.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+			RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: terms}}}
+		return p
+	}
+	selector := func(kv ...string) *corev1.Pod {
+		m := map[string]string{}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return st.MakePod().NodeSelector(m).Obj()
+	}
+	for _, tc := range []struct {
+		name string
+		ix   *indexSnapshot
+		pod  *corev1.Pod
+		want bool
+	}{
+		{"no pin", mixed, st.MakePod().Obj(), false},
+		{"nodeSelector on its arch", mixed, selector(imageplatform.LabelArch, "amd64"), true},
+		{"nodeSelector on the wrong arch: Filter must say why", mixed, selector(imageplatform.LabelArch, "arm64"), false},
+		{"another label only", mixed, selector("topology.kubernetes.io/zone", "a"), false},
+		{"arch pinned, but a windows/amd64 node passes the pin", withWindows, selector(imageplatform.LabelArch, "amd64"), false},
+		{"arch and OS pinned", withWindows, selector(imageplatform.LabelArch, "amd64", imageplatform.LabelOS, "linux"), true},
+		{"nodes without an arch label fail an arch pin", withUnknown, selector(imageplatform.LabelArch, "amd64"), true},
+		{"required affinity In, with other requirements", mixed, required(term(archIn("amd64"), req("zone", corev1.NodeSelectorOpIn, "a"))), true},
+		{"every term pins the arch", mixed, required(term(archIn("amd64")), term(archIn("amd64"), req("zone", corev1.NodeSelectorOpExists))), true},
+		{"one term does not pin the arch", mixed, required(term(archIn("amd64")), term(req("zone", corev1.NodeSelectorOpExists))), false},
+		{"In with a wrong arch among the values", mixed, required(term(archIn("amd64", "arm64"))), false},
+		{"NotIn admits nodes without the label", withUnknown, required(term(req(imageplatform.LabelArch, corev1.NodeSelectorOpNotIn, "arm64"))), false},
+		{"nodeSelector and affinity together", mixed, func() *corev1.Pod {
+			p := required(term(archIn("amd64", "arm64")))
+			p.Spec.NodeSelector = map[string]string{imageplatform.LabelArch: "amd64"}
+			return p
+		}(), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.ix.pinnedBy(tc.pod, amdOnly); got != tc.want {
+				t.Errorf("pinnedBy = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPreFilterSkipsPinnedPodsOnlyWithNodeAffinityAndReserve(t *testing.T) {
+	im := newImages(t)
+	arm, amd := archNode("arm", "arm64", "m7g.large"), archNode("amd", "amd64", "m6i.large")
+	ctx := context.Background()
+	pod := st.MakePod().Namespace("default").Name("web").UID("web").Container(im.amd).NodeSelector(map[string]string{imageplatform.LabelArch: "amd64"}).Obj()
+	for _, tc := range []struct {
+		name   string
+		points enabledPoints
+		skip   bool
+	}{
+		{"the shipped profile", enabledPoints{reserve: true, postFilter: true, nodeAffinity: true}, true},
+		{"NodeAffinity disabled: nothing else enforces the pin", enabledPoints{reserve: true, postFilter: true}, false},
+		{"ArchFit's Reserve disabled: no backstop for a lagging index", enabledPoints{postFilter: true, nodeAffinity: true}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pl, _ := newPluginOnSnapshot(t, im, arm, amd)
+			pl.pointsOnce.Do(func() { pl.points = tc.points })
+			h := pl.index.handler()
+			h.OnAdd(arm, false)
+			h.OnAdd(amd, false)
+			state := framework.NewCycleState()
+			_, s := pl.PreFilter(ctx, state, pod, nil)
+			if s.IsSkip() != tc.skip || (!tc.skip && !s.IsSuccess()) {
+				t.Fatalf("PreFilter = %v, want skip=%v", s, tc.skip)
+			}
+			if !tc.skip {
+				if s := pl.Filter(ctx, state, pod, nodeInfo(arm)); s.IsSuccess() {
+					t.Fatal("Filter passed an arm64 node for an amd64-only pod")
+				}
+				return
+			}
+			// Filter is skipped: Reserve still refuses a wrong node.
+			if s := pl.Reserve(ctx, state, pod, "arm"); s.IsSuccess() {
+				t.Fatal("Reserve accepted an arm64 node for an amd64-only pod")
+			}
+			if s := pl.Reserve(ctx, state, pod, "amd"); !s.IsSuccess() {
+				t.Fatalf("Reserve on amd64 = %v", s)
+			}
+		})
+	}
+}
+
 func TestPreFilterNarrowsToOnePlatformAndPostFilterExplains(t *testing.T) {
 	im := newImages(t)
 	arm1, arm2, amd := archNode("arm1", "arm64", "m7g.large"), archNode("arm2", "arm64", "m7g.large"), archNode("amd", "amd64", "m6i.large")

@@ -1,6 +1,7 @@
 package archfit
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -276,6 +277,57 @@ func (s *indexSnapshot) coveredBy(pp *imageplatform.PodPlatforms) bool {
 	}
 	for _, p := range s.platforms {
 		if !pp.Allows(p.OS, p.Arch) {
+			return false
+		}
+	}
+	return true
+}
+
+// pinnedBy reports whether the pod's own nodeSelector and required node
+// affinity keep it off every node whose platform its images lack: pods
+// that carry kubernetes.io/arch pins, as a mixed cluster's single-arch pods
+// must without ArchFit. NodeAffinity then rejects those nodes, and ArchFit's
+// Filter would only repeat the work on every node visited. The pod must be
+// pinned to named arches, so nodes without an arch label are excluded too.
+func (s *indexSnapshot) pinnedBy(pod *corev1.Pod, pp *imageplatform.PodPlatforms) bool {
+	if admits(pod, imageplatform.LabelArch, "") {
+		return false
+	}
+	for _, p := range s.platforms {
+		if !pp.Allows(p.OS, p.Arch) && admits(pod, imageplatform.LabelArch, p.Arch) && admits(pod, imageplatform.LabelOS, p.OS) {
+			return false
+		}
+	}
+	return true
+}
+
+// admits reports whether the pod's required node selection can admit a
+// node whose label key has value v ("" for a node without the label). It
+// judges only the requirements on key that also need the label present
+// (nodeSelector equality and In): ArchFit may take a node's platform from
+// its status when the label is missing, and NotIn or DoesNotExist admit
+// such a node whatever it runs. Anything else counts as admitting.
+func admits(pod *corev1.Pod, key, v string) bool {
+	if want, ok := pod.Spec.NodeSelector[key]; ok && (v == "" || want != v) {
+		return false
+	}
+	a := pod.Spec.Affinity
+	if a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+		return true
+	}
+	// Terms are ORed (an empty list admits nothing); a term's expressions
+	// are ANDed.
+	for _, t := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
+		if termAdmits(t, key, v) {
+			return true
+		}
+	}
+	return false
+}
+
+func termAdmits(t corev1.NodeSelectorTerm, key, v string) bool {
+	for _, e := range t.MatchExpressions {
+		if e.Key == key && e.Operator == corev1.NodeSelectorOpIn && (v == "" || !slices.Contains(e.Values, v)) {
 			return false
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
 	schedconfig "k8s.io/kubernetes/pkg/scheduler/apis/config"
+	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/names"
 	"k8s.io/kubernetes/pkg/scheduler/util"
 
 	"github.com/archfit/archfit/internal/cost"
@@ -119,22 +120,27 @@ func (pl *ArchFit) PreFilter(ctx context.Context, state fwk.CycleState, pod *cor
 	if pl.enabled().reserve && ix.coveredBy(&pp) {
 		return nil, fwk.NewStatus(fwk.Skip)
 	}
-	n, only, names := ix.allowed(&pp)
+	n, only, platformNodes := ix.allowed(&pp)
 	st.only = only
 	switch {
-	case n == 1 && pl.enabled().postFilter && pl.narrowingPays(len(nodes), names.Len()):
+	case n == 1 && pl.enabled().postFilter && pl.narrowingPays(len(nodes), platformNodes.Len()):
 		// One platform fits (an amd64-only or arm64-only pod): name its
 		// nodes, so the framework filters and scores only those instead of
 		// walking past every other node to reject it. The framework then
 		// reports the others as "didn't satisfy plugin(s) [ArchFit]";
 		// PostFilter adds ArchFit's own reason to the pod's condition.
-		st.narrowed = names
-		return &fwk.PreFilterResult{NodeNames: names}, nil
+		st.narrowed = platformNodes
+		return &fwk.PreFilterResult{NodeNames: platformNodes}, nil
 	case n == 0 && !ix.unknown && !anyAllowed(nodes, &pp, pl.facts):
 		// No node of any platform the pod allows: say so once, without
 		// running Filter on every node. The snapshot is checked too, since
 		// the index may not have seen a node the snapshot has.
 		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, ErrReasonImageArchitecture)
+	case pl.enabled().reserve && pl.enabled().nodeAffinity && ix.pinnedBy(pod, &pp):
+		// The pod's own arch pin keeps it off the nodes it cannot run on
+		// and NodeAffinity enforces it; Reserve re-checks the chosen node
+		// in case the index lags.
+		return nil, fwk.NewStatus(fwk.Skip)
 	}
 	return nil, nil
 }
@@ -190,7 +196,10 @@ func feasibleToFind(n int, percentage int32) int {
 // profile's percentageOfNodesToScore (0: adaptive, or set only globally,
 // which the plugin cannot see; assuming adaptive then only narrows less).
 type enabledPoints struct {
-	reserve, postFilter      bool
+	reserve, postFilter bool
+	// nodeAffinity: the profile runs NodeAffinity's Filter, which enforces
+	// the pod's nodeSelector and required node affinity.
+	nodeAffinity             bool
 	percentageOfNodesToScore int32
 }
 
@@ -212,6 +221,9 @@ func (pl *ArchFit) enabled() enabledPoints {
 		}
 		for _, p := range ps.PostFilter.Enabled {
 			pl.points.postFilter = pl.points.postFilter || p.Name == Name
+		}
+		for _, p := range ps.Filter.Enabled {
+			pl.points.nodeAffinity = pl.points.nodeAffinity || p.Name == names.NodeAffinity
 		}
 	})
 	return pl.points
