@@ -55,8 +55,31 @@ func Push(reg *registrytest.Registry) (Images, error) {
 	return Images{Multi: reg.Host + "/app/multi:1", AMD64: reg.Host + "/app/amd:1", ARM64: reg.Host + "/app/arm:1"}, nil
 }
 
-// Mix is the pods' images in order: pod i uses Mix()[i%10], 70% multi-arch,
-// 20% amd64-only, 10% arm64-only.
-func (im Images) Mix() []string {
-	return []string{im.Multi, im.Multi, im.Multi, im.Multi, im.Multi, im.Multi, im.Multi, im.AMD64, im.AMD64, im.ARM64}
+// Kind is one kind of pod in the mix: its image and the arch its
+// kubernetes.io/arch nodeSelector names (none if empty).
+type Kind struct{ Image, Arch string }
+
+// Mix is the pods' kinds in order: pod i is Mix(pinned)[i%10], 70%
+// multi-arch, 20% amd64-only, 10% arm64-only. With pinned, the single-arch
+// pods carry a nodeSelector for their image's arch: what a mixed cluster's
+// pods need today for the default scheduler to place them correctly.
+func (im Images) Mix(pinned bool) []Kind {
+	amd, arm := Kind{Image: im.AMD64}, Kind{Image: im.ARM64}
+	if pinned {
+		amd.Arch, arm.Arch = "amd64", "arm64"
+	}
+	multi := Kind{Image: im.Multi}
+	return []Kind{multi, multi, multi, multi, multi, multi, multi, amd, amd, arm}
+}
+
+// Pod is a pod of this kind for the scheduler profile, requesting 100m CPU
+// and 128 MiB; the caller names it.
+func (k Kind) Pod(scheduler string) *corev1.Pod {
+	p := &corev1.Pod{Spec: corev1.PodSpec{SchedulerName: scheduler, Containers: []corev1.Container{{Name: "c", Image: k.Image,
+		Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+			corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")}}}}}}
+	if k.Arch != "" {
+		p.Spec.NodeSelector = map[string]string{imageplatform.LabelArch: k.Arch}
+	}
+	return p
 }

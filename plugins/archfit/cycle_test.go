@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -26,7 +24,6 @@ import (
 
 	"github.com/archfit/archfit/internal/benchcluster"
 	"github.com/archfit/archfit/internal/demo"
-	"github.com/archfit/archfit/internal/imageplatform"
 	"github.com/archfit/archfit/internal/registrytest"
 	_ "github.com/archfit/archfit/plugins/apis/config/scheme"
 	"github.com/archfit/archfit/plugins/archfit"
@@ -37,41 +34,33 @@ import (
 // the same pods with the default profile and the shipped archfit-scheduler
 // profile, in one scheduler built from the shipped config, on a cluster of
 // fake nodes (2/3 amd64, 1/3 arm64). pods=mix is the throughput
-// benchmark's 70/20/10 mix of multi-arch, amd64-only and arm64-only pods;
-// the other pods= runs take one kind each, to show where ArchFit's cost
-// lies. It isolates what ArchFit adds to the serial cycle from the control
-// plane's share of the two cores, which make bench's throughput figure
-// includes. Compare the two profiles' ns/op: that is the cycle's cost ratio.
+// benchmark's 70/20/10 mix of multi-arch, amd64-only and arm64-only pods,
+// and pods=mix-pinned the same with the single-arch pods pinned to their
+// arch by a nodeSelector; the other pods= runs take one kind each, to show
+// where ArchFit's cost lies. It isolates what ArchFit adds to the serial
+// cycle from the control plane's share of the two cores, which make
+// bench's throughput figure includes. Compare the two profiles' ns/op: that is the cycle's cost ratio.
 func BenchmarkSchedulingCycle(b *testing.B) {
-	kinds := []struct {
-		name string
-		pick []int // indexes into cyclePods
-	}{
-		{"mix", []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}},
-		{"multi-arch", []int{0}},
-		{"amd64-only", []int{7}},
-		{"arm64-only", []int{9}},
-		// The same single-arch pods with a kubernetes.io/arch nodeSelector:
-		// what the default profile pays to place them correctly, which it
-		// does not do for the pods above.
-		{"amd64-only-with-selector", []int{10}},
-		{"arm64-only-with-selector", []int{11}},
-	}
 	for _, n := range []int{1000, 5000} {
 		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
-			sched, pods := newCycleScheduler(b, n)
-			for _, kind := range kinds {
+			objs := make([]runtime.Object, 0, n)
+			for i := range n {
+				objs = append(objs, benchcluster.Node(i))
+			}
+			c := newCycleScheduler(b, objs)
+			for _, kind := range c.kinds(b) {
 				b.Run("pods="+kind.name, func(b *testing.B) {
 					for _, name := range []string{"default-scheduler", "archfit-scheduler"} {
 						b.Run(name, func(b *testing.B) {
-							fw := sched.Profiles[name]
+							fw := c.sched.Profiles[name]
+							pods := kind.pods[name]
 							ctx := context.Background()
 							b.ReportAllocs()
 							i := 0
 							for b.Loop() {
-								p := pods[name][kind.pick[i%len(kind.pick)]]
+								p := pods[i%len(pods)]
 								i++
-								if _, err := sched.SchedulePod(ctx, fw, framework.NewCycleState(), p); err != nil {
+								if _, err := c.sched.SchedulePod(ctx, fw, framework.NewCycleState(), p); err != nil {
 									b.Fatal(err)
 								}
 							}
@@ -83,47 +72,68 @@ func BenchmarkSchedulingCycle(b *testing.B) {
 	}
 }
 
-// cyclePod is a benchmark pod's image and the arch its nodeSelector names
-// (none if empty).
-type cyclePod struct{ image, selector string }
-
-// cyclePods are the pods: 0–9 the throughput benchmark's mix, in its order
-// (benchcluster.Images.Mix), then an amd64-only and an arm64-only pod with
-// a nodeSelector for their arch.
-func cyclePods(im benchcluster.Images) []cyclePod {
-	var out []cyclePod
-	for _, image := range im.Mix() {
-		out = append(out, cyclePod{image: image})
-	}
-	return append(out, cyclePod{im.AMD64, "amd64"}, cyclePod{im.ARM64, "arm64"})
+// cycleKind is a benchmark's pods, per profile, in the order they are
+// scheduled.
+type cycleKind struct {
+	name string
+	pods map[string][]*framework.QueuedPodInfo
 }
 
-func newCycleScheduler(b *testing.B, nodes int) (*scheduler.Scheduler, map[string][]*framework.QueuedPodInfo) {
-	b.Helper()
+// cycleKinds are the pod kinds the benchmark schedules: the throughput
+// benchmark's mix with and without arch pins, then each kind alone.
+func cycleKinds(im benchcluster.Images) []struct {
+	name  string
+	kinds []benchcluster.Kind
+} {
+	amd, arm := benchcluster.Kind{Image: im.AMD64}, benchcluster.Kind{Image: im.ARM64}
+	return []struct {
+		name  string
+		kinds []benchcluster.Kind
+	}{
+		{"mix", im.Mix(false)},
+		{"mix-pinned", im.Mix(true)},
+		{"multi-arch", []benchcluster.Kind{{Image: im.Multi}}},
+		{"amd64-only", []benchcluster.Kind{amd}},
+		{"arm64-only", []benchcluster.Kind{arm}},
+		// The same single-arch pods with a kubernetes.io/arch nodeSelector:
+		// what the default profile pays to place them correctly, which it
+		// does not do for the pods above.
+		{"amd64-only-with-selector", []benchcluster.Kind{{Image: im.AMD64, Arch: "amd64"}}},
+		{"arm64-only-with-selector", []benchcluster.Kind{{Image: im.ARM64, Arch: "arm64"}}},
+	}
+}
+
+// cycleScheduler is kube-scheduler built from the shipped config, with
+// both profiles, on fake nodes, and the images its pods use; warm holds a
+// pod per profile and kind that has been through a cycle already.
+type cycleScheduler struct {
+	sched *scheduler.Scheduler
+	im    benchcluster.Images
+	warm  map[string]map[benchcluster.Kind]*framework.QueuedPodInfo
+}
+
+func newCycleScheduler(tb testing.TB, nodes []runtime.Object) *cycleScheduler {
+	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	b.Cleanup(cancel)
+	tb.Cleanup(cancel)
 	ctx = klog.NewContext(ctx, logr.Discard()) // the scheduler's start-up logs would fill the output
 	reg := registrytest.New()
-	b.Cleanup(reg.Close)
+	tb.Cleanup(reg.Close)
 	im, err := benchcluster.Push(reg)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	raw, err := demo.SchedulerConfig(reg.Host)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	obj, _, err := schedscheme.Codecs.UniversalDecoder().Decode(raw, nil, nil)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	cfg := obj.(*schedconfig.KubeSchedulerConfiguration)
 
-	objs := make([]runtime.Object, 0, nodes)
-	for i := range nodes {
-		objs = append(objs, benchcluster.Node(i))
-	}
-	cs := clientsetfake.NewClientset(objs...)
+	cs := clientsetfake.NewClientset(nodes...)
 	inf := informers.NewSharedInformerFactory(cs, 0)
 	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: cs.EventsV1()})
 	snapshot := schedcache.NewEmptySnapshot()
@@ -131,49 +141,104 @@ func newCycleScheduler(b *testing.B, nodes int) (*scheduler.Scheduler, map[strin
 		scheduler.WithProfiles(cfg.Profiles...), scheduler.WithNodeInfoSnapshot(snapshot),
 		scheduler.WithFrameworkOutOfTreeRegistry(frameworkruntime.Registry{archfit.Name: archfit.New}))
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	inf.Start(ctx.Done())
 	inf.WaitForCacheSync(ctx.Done())
-	for deadline := time.Now().Add(time.Minute); sched.Cache.NodeCount() < nodes; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); sched.Cache.NodeCount() < len(nodes); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			b.Fatalf("the scheduler's cache has %d of %d nodes", sched.Cache.NodeCount(), nodes)
+			tb.Fatalf("the scheduler's cache has %d of %d nodes", sched.Cache.NodeCount(), len(nodes))
 		}
 	}
 	// What the scheduling cycle does before each pod; nothing changes
 	// between the benchmark's cycles, since no pod is bound.
 	if err := sched.Cache.UpdateSnapshot(klog.FromContext(ctx), snapshot); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
+	return &cycleScheduler{sched: sched, im: im, warm: map[string]map[benchcluster.Kind]*framework.QueuedPodInfo{}}
+}
 
-	pods := map[string][]*framework.QueuedPodInfo{}
-	for name := range sched.Profiles {
-		for i, c := range cyclePods(im) {
-			p := &corev1.Pod{
-				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p-%d", i), Namespace: "default", UID: types.UID(fmt.Sprintf("%s-%d", name, i))},
-				Spec: corev1.PodSpec{SchedulerName: name, Containers: []corev1.Container{{Name: "c", Image: c.image,
-					Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")}}}}},
+// pod returns the profile's pod of kind k, scheduled once first to warm
+// the resolver: the first cycle may wait past PreFilter's budget for the
+// registry.
+func (c *cycleScheduler) pod(tb testing.TB, profile string, k benchcluster.Kind) *framework.QueuedPodInfo {
+	tb.Helper()
+	if qpi, ok := c.warm[profile][k]; ok {
+		return qpi
+	}
+	p := k.Pod(profile)
+	i := len(c.warm[profile])
+	p.ObjectMeta = metav1.ObjectMeta{Name: fmt.Sprintf("p-%d", i), Namespace: "default", UID: types.UID(fmt.Sprintf("%s-%d", profile, i))}
+	pi, err := framework.NewPodInfo(p)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	qpi := &framework.QueuedPodInfo{PodInfo: pi}
+	for try := 0; ; try++ {
+		if _, err := c.sched.SchedulePod(context.Background(), c.sched.Profiles[profile], framework.NewCycleState(), qpi); err == nil {
+			break
+		} else if try == 50 {
+			tb.Fatalf("%s: %v", p.Name, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if c.warm[profile] == nil {
+		c.warm[profile] = map[benchcluster.Kind]*framework.QueuedPodInfo{}
+	}
+	c.warm[profile][k] = qpi
+	return qpi
+}
+
+// kinds builds the benchmark's pods for each profile.
+func (c *cycleScheduler) kinds(tb testing.TB) []cycleKind {
+	var out []cycleKind
+	for _, ck := range cycleKinds(c.im) {
+		k := cycleKind{name: ck.name, pods: map[string][]*framework.QueuedPodInfo{}}
+		for name := range c.sched.Profiles {
+			for _, kind := range ck.kinds {
+				k.pods[name] = append(k.pods[name], c.pod(tb, name, kind))
 			}
-			if c.selector != "" {
-				p.Spec.NodeSelector = map[string]string{imageplatform.LabelArch: c.selector}
-			}
-			pi, err := framework.NewPodInfo(p)
-			if err != nil {
-				b.Fatal(err)
-			}
-			qpi := &framework.QueuedPodInfo{PodInfo: pi}
-			// Warm the resolver: the first cycle may wait past PreFilter's
-			// budget for the registry.
-			for try := 0; ; try++ {
-				if _, err := sched.SchedulePod(ctx, sched.Profiles[name], framework.NewCycleState(), qpi); err == nil {
-					break
-				} else if try == 50 {
-					b.Fatalf("%s: %v", p.Name, err)
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-			pods[name] = append(pods[name], qpi)
+		}
+		out = append(out, k)
+	}
+	return out
+}
+
+// TestShippedProfileLeavesArchPinsToNodeAffinity checks, in kube-scheduler
+// built from the shipped config, that ArchFit's Filter is skipped for a pod
+// whose nodeSelector already pins its image's arch (NodeAffinity enforces
+// the pin), runs for the same pod without the pin, and that both land on an
+// amd64 node. The cluster is 151 amd64 nodes and one arm64 node, so
+// PreFilter does not name the amd64 nodes instead (that would not pay).
+func TestShippedProfileLeavesArchPinsToNodeAffinity(t *testing.T) {
+	var nodes []runtime.Object
+	for i := range 226 {
+		nodes = append(nodes, benchcluster.Node(i))
+		if i > 2 && i%3 == 2 {
+			nodes = nodes[:len(nodes)-1] // arm64: keep only the first
 		}
 	}
-	return sched, pods
+	c := newCycleScheduler(t, nodes)
+	const profile = "archfit-scheduler"
+	for _, tc := range []struct {
+		kind       benchcluster.Kind
+		filterSkip bool
+	}{
+		{benchcluster.Kind{Image: c.im.AMD64, Arch: "amd64"}, true},
+		{benchcluster.Kind{Image: c.im.AMD64}, false},
+	} {
+		t.Run(fmt.Sprintf("pinned=%q", tc.kind.Arch), func(t *testing.T) {
+			state := framework.NewCycleState()
+			res, err := c.sched.SchedulePod(context.Background(), c.sched.Profiles[profile], state, c.pod(t, profile, tc.kind))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := state.GetSkipFilterPlugins().Has(archfit.Name); got != tc.filterSkip {
+				t.Errorf("ArchFit's Filter skipped = %v, want %v", got, tc.filterSkip)
+			}
+			if res.SuggestedHost == benchcluster.Node(2).Name {
+				t.Errorf("an amd64-only pod was placed on the arm64 node %s", res.SuggestedHost)
+			}
+		})
+	}
 }
