@@ -38,6 +38,7 @@ func main() {
 		skip    = flag.String("skip", "", "comma-separated sections to skip: throughput,expander,resolver,outcome")
 		verbose = flag.Bool("verbose", false, "show the embedded components' logs")
 		order   = flag.String("order", "DAADADDADAAD", "order of the throughput rounds for pods of ReplicaSets, in blocks of four with two of each profile: D default-scheduler, A archfit-scheduler")
+		pinned  = flag.String("pinned-order", "DAAD", "order of the throughput rounds for pods of ReplicaSets whose single-arch pods are pinned to their arch by a nodeSelector, as for -order; empty skips them")
 	)
 	flag.Parse()
 	if !*verbose {
@@ -81,7 +82,7 @@ func main() {
 			if err != nil {
 				fail("throughput", fmt.Errorf("-nodes %q: %v", *nodes, err))
 			}
-			r, err := throughputBench(ctx, count, *pods, *profile, *order)
+			r, err := throughputBench(ctx, count, *pods, *profile, *order, *pinned)
 			if err != nil {
 				fail("throughput", err)
 			}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
@@ -30,10 +29,16 @@ import (
 // throughputBench schedules the same pods with the default profile and then
 // with archfit-scheduler, in one scheduler process against one control
 // plane, and reports pods/s for each and their ratio.
-func throughputBench(ctx context.Context, nodes, pods int, profile, order string) ([]row, error) {
+func throughputBench(ctx context.Context, nodes, pods int, profile, order, pinnedOrder string) ([]row, error) {
 	rounds, err := roundOrder(order)
 	if err != nil {
 		return nil, err
+	}
+	var pinnedRounds []string
+	if pinnedOrder != "" {
+		if pinnedRounds, err = roundOrder(pinnedOrder); err != nil {
+			return nil, err
+		}
 	}
 	progress("throughput: %d nodes, %d pods per profile: starting the control plane", nodes, pods)
 	reg := registrytest.New()
@@ -66,7 +71,7 @@ func throughputBench(ctx context.Context, nodes, pods int, profile, order string
 	if err := parallel(nodes, func(i int) error { return createNode(ctx, cp, i) }); err != nil {
 		return nil, err
 	}
-	images := im.Mix()
+	mix := im.Mix(false)
 	// Warm up, unmeasured: the resolver, as the plugin's informer does for
 	// real pods, and the control plane, which is still settling after the
 	// node writes. Without this the first round ran at 105% CPU (not 200%)
@@ -75,7 +80,7 @@ func throughputBench(ctx context.Context, nodes, pods int, profile, order string
 	for i, sched := range []string{af, def} {
 		ns := fmt.Sprintf("warm-%d", i)
 		progress("throughput: warming up with %s, %d pods (not measured)", sched, pods/2)
-		if _, err := measure(ctx, cp, ns, sched, pods/2, images, replicaSets); err != nil {
+		if _, err := measure(ctx, cp, ns, sched, pods/2, mix, replicaSets); err != nil {
 			return nil, err
 		}
 		if err := deletePods(ctx, cp, ns); err != nil {
@@ -89,19 +94,25 @@ func throughputBench(ctx context.Context, nodes, pods int, profile, order string
 	// the median over blocks, because this shared machine now and then runs
 	// at half speed for tens of seconds (see summarise). Pooled pods/s are
 	// shown too. The first workload is pods of ReplicaSets, as a cluster's
-	// pods are, in ABBA BAAB ABBA by default; the second is bare pods, for
-	// which ArchFit writes its informational Events per pod (placementEvents
-	// PerWorkload), in ABBA.
-	var rows []row
-	profiled := map[string]bool{}
-	for w, kind := range []struct {
+	// pods are, in ABBA BAAB ABBA by default. The second is the same with
+	// the single-arch pods pinned to their arch by a nodeSelector, so that
+	// the default profile places every pod correctly too (in ABBA by
+	// default). The third is bare pods, for which ArchFit writes its
+	// informational Events per pod (placementEvents PerWorkload), in ABBA.
+	type workload struct {
 		label  string
+		kinds  []benchcluster.Kind
 		owners int
 		order  []string
-	}{
-		{fmt.Sprintf("pods of %d ReplicaSets", replicaSets), replicaSets, rounds},
-		{"bare pods", 0, []string{def, af, af, def}},
-	} {
+	}
+	workloads := []workload{{fmt.Sprintf("pods of %d ReplicaSets", replicaSets), mix, replicaSets, rounds}}
+	if pinnedRounds != nil {
+		workloads = append(workloads, workload{fmt.Sprintf("pods of %d ReplicaSets, single-arch ones pinned", replicaSets), im.Mix(true), replicaSets, pinnedRounds})
+	}
+	workloads = append(workloads, workload{"bare pods", mix, 0, []string{def, af, af, def}})
+	var rows []row
+	profiled := map[string]bool{}
+	for w, kind := range workloads {
 		durations := make([]time.Duration, len(kind.order))
 		for i, sched := range kind.order {
 			ns := fmt.Sprintf("bench-%d-%d", w, i)
@@ -124,7 +135,7 @@ func throughputBench(ctx context.Context, nodes, pods int, profile, order string
 				writeAllocs(name + ".allocs.before")
 			}
 			before := scrape(ctx, cp)
-			d, err := measure(ctx, cp, ns, sched, pods, images, kind.owners)
+			d, err := measure(ctx, cp, ns, sched, pods, kind.kinds, kind.owners)
 			if f != nil {
 				pprof.StopCPUProfile()
 				f.Close()
@@ -232,8 +243,8 @@ func createNode(ctx context.Context, cp *controlplane.ControlPlane, i int) error
 //
 // With owners > 0, pod i belongs to ReplicaSet rs-(i mod owners); the
 // ReplicaSets themselves are not created (no controller runs here), and pods
-// of one ReplicaSet share an image, since i mod owners fixes i mod 10.
-func measure(ctx context.Context, cp *controlplane.ControlPlane, ns, scheduler string, pods int, images []string, owners int) (time.Duration, error) {
+// of one ReplicaSet are of one kind, since i mod owners fixes i mod 10.
+func measure(ctx context.Context, cp *controlplane.ControlPlane, ns, scheduler string, pods int, kinds []benchcluster.Kind, owners int) (time.Duration, error) {
 	if _, err := cp.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		return 0, err
 	}
@@ -259,9 +270,8 @@ func measure(ctx context.Context, cp *controlplane.ControlPlane, ns, scheduler s
 	controller := true
 	start := time.Now()
 	err := parallel(pods, func(i int) error {
-		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p-%05d", i)}, Spec: corev1.PodSpec{SchedulerName: scheduler,
-			Containers: []corev1.Container{{Name: "c", Image: images[i%len(images)], Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
-				corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")}}}}}}
+		p := kinds[i%len(kinds)].Pod(scheduler)
+		p.Name = fmt.Sprintf("p-%05d", i)
 		if owners > 0 {
 			rs := fmt.Sprintf("rs-%02d", i%owners)
 			p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs, UID: types.UID(ns + "/" + rs), Controller: &controller}}
