@@ -37,8 +37,9 @@ func main() {
 		profile = flag.String("cpuprofile", "bin/archfit-throughput.pprof", "CPU profile of the archfit throughput run")
 		skip    = flag.String("skip", "", "comma-separated sections to skip: throughput,expander,resolver,outcome")
 		verbose = flag.Bool("verbose", false, "show the embedded components' logs")
-		order   = flag.String("order", "DAADADDADAAD", "order of the throughput rounds for pods of ReplicaSets, in blocks of four with two of each profile: D default-scheduler, A archfit-scheduler")
-		pinned  = flag.String("pinned-order", "DAAD", "order of the throughput rounds for pods of ReplicaSets whose single-arch pods are pinned to their arch by a nodeSelector, as for -order; empty skips them")
+		order   = flag.String("order", "DAADADDADAAD", "order of the throughput rounds for pods of ReplicaSets, in blocks of four with two of each profile: D default-scheduler, A archfit-scheduler; empty skips them")
+		pinned  = flag.String("pinned-order", "DAAD", "order of the throughput rounds for the same pods with the single-arch ones pinned to their arch by a nodeSelector, as for -order")
+		bare    = flag.String("bare-order", "", "order of the throughput rounds for bare pods (no controller, as upstream's scheduler_perf), as for -order; empty (the default, to keep a cold make bench under 15 minutes) skips them")
 	)
 	flag.Parse()
 	if !*verbose {
@@ -82,7 +83,7 @@ func main() {
 			if err != nil {
 				fail("throughput", fmt.Errorf("-nodes %q: %v", *nodes, err))
 			}
-			r, err := throughputBench(ctx, count, *pods, *profile, *order, *pinned)
+			r, err := throughputBench(ctx, count, *pods, *profile, roundOrders{*order, *pinned, *bare})
 			if err != nil {
 				fail("throughput", err)
 			}

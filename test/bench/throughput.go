@@ -29,14 +29,11 @@ import (
 // throughputBench schedules the same pods with the default profile and then
 // with archfit-scheduler, in one scheduler process against one control
 // plane, and reports pods/s for each and their ratio.
-func throughputBench(ctx context.Context, nodes, pods int, profile, order, pinnedOrder string) ([]row, error) {
-	rounds, err := roundOrder(order)
-	if err != nil {
-		return nil, err
-	}
-	var pinnedRounds []string
-	if pinnedOrder != "" {
-		if pinnedRounds, err = roundOrder(pinnedOrder); err != nil {
+func throughputBench(ctx context.Context, nodes, pods int, profile string, orders roundOrders) ([]row, error) {
+	var rounds [3][]string
+	for i, o := range []string{orders.replicaSets, orders.pinned, orders.bare} {
+		var err error
+		if rounds[i], err = roundOrder(o); err != nil {
 			return nil, err
 		}
 	}
@@ -93,32 +90,33 @@ func throughputBench(ctx context.Context, nodes, pods int, profile, order, pinne
 	// second would look slower; within a block that cancels. The ratio is
 	// the median over blocks, because this shared machine now and then runs
 	// at half speed for tens of seconds (see summarise). Pooled pods/s are
-	// shown too. The first workload is pods of ReplicaSets, as a cluster's
-	// pods are, in ABBA BAAB ABBA by default. The second is the same with
-	// the single-arch pods pinned to their arch by a nodeSelector, so that
-	// the default profile places every pod correctly too (in ABBA by
-	// default). The third is bare pods, for which ArchFit writes its
-	// informational Events per pod (placementEvents PerWorkload), in ABBA.
+	// shown too. The workloads are pods of ReplicaSets, as a cluster's pods
+	// are; the same with the single-arch pods pinned to their arch by a
+	// nodeSelector, so that the default profile places every pod correctly
+	// too; and bare pods, for which ArchFit writes its informational Events
+	// per pod (placementEvents PerWorkload).
 	type workload struct {
 		label  string
 		kinds  []benchcluster.Kind
 		owners int
 		order  []string
 	}
-	workloads := []workload{{fmt.Sprintf("pods of %d ReplicaSets", replicaSets), mix, replicaSets, rounds}}
-	if pinnedRounds != nil {
-		workloads = append(workloads, workload{fmt.Sprintf("pods of %d ReplicaSets, single-arch ones pinned", replicaSets), im.Mix(true), replicaSets, pinnedRounds})
-	}
-	workloads = append(workloads, workload{"bare pods", mix, 0, []string{def, af, af, def}})
 	var rows []row
 	profiled := map[string]bool{}
-	for w, kind := range workloads {
+	for w, kind := range []workload{
+		{fmt.Sprintf("pods of %d ReplicaSets", replicaSets), mix, replicaSets, rounds[0]},
+		{fmt.Sprintf("pods of %d ReplicaSets, single-arch ones pinned", replicaSets), im.Mix(true), replicaSets, rounds[1]},
+		{"bare pods", mix, 0, rounds[2]},
+	} {
+		if len(kind.order) == 0 {
+			continue
+		}
 		durations := make([]time.Duration, len(kind.order))
 		for i, sched := range kind.order {
 			ns := fmt.Sprintf("bench-%d-%d", w, i)
 			progress("throughput: %s, %d %s (round %d of %d)", sched, pods, kind.label, i+1, len(kind.order))
 			var f *os.File
-			if w == 0 && !profiled[sched] {
+			if !profiled[sched] {
 				// The first round of each profile: the CPU breakdown is
 				// compared between them.
 				profiled[sched] = true
@@ -348,9 +346,17 @@ func summarise(order []string, durations []time.Duration, pods int) result {
 	return r
 }
 
-// roundOrder turns -order (D for default-scheduler, A for archfit-scheduler)
-// into profile names, in blocks of four with two rounds of each.
+// roundOrders are the workloads' round orders (-order, -pinned-order,
+// -bare-order); an empty one skips its workload.
+type roundOrders struct{ replicaSets, pinned, bare string }
+
+// roundOrder turns an order (D for default-scheduler, A for
+// archfit-scheduler) into profile names, in blocks of four with two rounds
+// of each; an empty order is no rounds.
 func roundOrder(order string) ([]string, error) {
+	if order == "" {
+		return nil, nil
+	}
 	var out []string
 	for _, c := range strings.ToUpper(order) {
 		switch c {
@@ -362,7 +368,7 @@ func roundOrder(order string) ([]string, error) {
 			return nil, fmt.Errorf("-order %q: want only D and A, got %q", order, c)
 		}
 	}
-	if len(out) == 0 || len(out)%4 != 0 {
+	if len(out)%4 != 0 {
 		return nil, fmt.Errorf("-order %q: want blocks of four rounds", order)
 	}
 	for i := 0; i < len(out); i += 4 {
