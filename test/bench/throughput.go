@@ -31,9 +31,9 @@ import (
 // plane, and reports pods/s for each and their ratio.
 func throughputBench(ctx context.Context, nodes, pods int, profile string, orders roundOrders) ([]row, error) {
 	var rounds [3][]string
-	for i, o := range []string{orders.replicaSets, orders.pinned, orders.bare} {
+	for i, o := range [][2]string{{"-order", orders.replicaSets}, {"-pinned-order", orders.pinned}, {"-bare-order", orders.bare}} {
 		var err error
-		if rounds[i], err = roundOrder(o); err != nil {
+		if rounds[i], err = roundOrder(o[0], o[1]); err != nil {
 			return nil, err
 		}
 	}
@@ -353,7 +353,7 @@ type roundOrders struct{ replicaSets, pinned, bare string }
 // roundOrder turns an order (D for default-scheduler, A for
 // archfit-scheduler) into profile names, in blocks of four with two rounds
 // of each; an empty order is no rounds.
-func roundOrder(order string) ([]string, error) {
+func roundOrder(flag, order string) ([]string, error) {
 	if order == "" {
 		return nil, nil
 	}
@@ -365,11 +365,11 @@ func roundOrder(order string) ([]string, error) {
 		case 'A':
 			out = append(out, af)
 		default:
-			return nil, fmt.Errorf("-order %q: want only D and A, got %q", order, c)
+			return nil, fmt.Errorf("%s %q: want only D and A, got %q", flag, order, c)
 		}
 	}
 	if len(out)%4 != 0 {
-		return nil, fmt.Errorf("-order %q: want blocks of four rounds", order)
+		return nil, fmt.Errorf("%s %q: want blocks of four rounds", flag, order)
 	}
 	for i := 0; i < len(out); i += 4 {
 		defaults := 0
@@ -379,7 +379,7 @@ func roundOrder(order string) ([]string, error) {
 			}
 		}
 		if defaults != 2 {
-			return nil, fmt.Errorf("-order %q: rounds %d to %d must be two of each profile", order, i+1, i+4)
+			return nil, fmt.Errorf("%s %q: rounds %d to %d must be two of each profile", flag, order, i+1, i+4)
 		}
 	}
 	return out, nil
