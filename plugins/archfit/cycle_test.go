@@ -72,29 +72,27 @@ func BenchmarkSchedulingCycle(b *testing.B) {
 	}
 }
 
-// cycleKind is a benchmark's pods, per profile, in the order they are
-// scheduled.
+// cycleKind is a podMix's pods, built and warmed for each profile.
 type cycleKind struct {
 	name string
 	pods map[string][]*framework.QueuedPodInfo
 }
 
-// cycleKinds are the pod kinds the benchmark schedules: the throughput
-// benchmark's mix with and without arch pins, then each kind alone.
-func cycleKinds(im benchcluster.Images) []struct {
+// podMix is a benchmark's pods by kind, in the order they are scheduled.
+type podMix struct {
 	name  string
 	kinds []benchcluster.Kind
-} {
-	amd, arm := benchcluster.Kind{Image: im.AMD64}, benchcluster.Kind{Image: im.ARM64}
-	return []struct {
-		name  string
-		kinds []benchcluster.Kind
-	}{
+}
+
+// cycleKinds are the pod kinds the benchmark schedules: the throughput
+// benchmark's mix with and without arch pins, then each kind alone.
+func cycleKinds(im benchcluster.Images) []podMix {
+	return []podMix{
 		{"mix", im.Mix(false)},
 		{"mix-pinned", im.Mix(true)},
 		{"multi-arch", []benchcluster.Kind{{Image: im.Multi}}},
-		{"amd64-only", []benchcluster.Kind{amd}},
-		{"arm64-only", []benchcluster.Kind{arm}},
+		{"amd64-only", []benchcluster.Kind{{Image: im.AMD64}}},
+		{"arm64-only", []benchcluster.Kind{{Image: im.ARM64}}},
 		// The same single-arch pods with a kubernetes.io/arch nodeSelector:
 		// what the default profile pays to place them correctly, which it
 		// does not do for the pods above.

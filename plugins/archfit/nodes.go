@@ -306,7 +306,10 @@ func (s *indexSnapshot) pinnedBy(pod *corev1.Pod, pp *imageplatform.PodPlatforms
 // judges only the requirements on key that also need the label present
 // (nodeSelector equality and In): ArchFit may take a node's platform from
 // its status when the label is missing, and NotIn or DoesNotExist admit
-// such a node whatever it runs. Anything else counts as admitting.
+// such a node whatever it runs. Anything else counts as admitting. It is
+// not imageplatform's podPlatformSelector, which narrows the pod's
+// platforms assuming every node carries the labels: a Skip here must also
+// hold for the nodes that do not.
 func admits(pod *corev1.Pod, key, v string) bool {
 	if want, ok := pod.Spec.NodeSelector[key]; ok && (v == "" || want != v) {
 		return false
