@@ -40,6 +40,7 @@ func main() {
 		order   = flag.String("order", "DAADADDADAAD", "order of the throughput rounds for pods of ReplicaSets, in blocks of four with two of each profile: D default-scheduler, A archfit-scheduler; empty skips them")
 		pinned  = flag.String("pinned-order", "DAAD", "order of the throughput rounds for the same pods with the single-arch ones pinned to their arch by a nodeSelector, as for -order")
 		bare    = flag.String("bare-order", "", "order of the throughput rounds for bare pods (no controller, as upstream's scheduler_perf), as for -order; empty (the default, to keep a cold make bench under 15 minutes) skips them")
+		floor   = flag.String("floor-order", "", "order of the throughput rounds that measure the framework's floor: the pinned pods with default-scheduler (D) and with the default profile plus a Score plugin that does nothing (N), in blocks of four with two of each; empty (the default) skips them")
 	)
 	flag.Parse()
 	if !*verbose {
@@ -83,7 +84,7 @@ func main() {
 			if err != nil {
 				fail("throughput", fmt.Errorf("-nodes %q: %v", *nodes, err))
 			}
-			r, err := throughputBench(ctx, count, *pods, *profile, roundOrders{*order, *pinned, *bare})
+			r, err := throughputBench(ctx, count, *pods, *profile, roundOrders{*order, *pinned, *bare, *floor})
 			if err != nil {
 				fail("throughput", err)
 			}
@@ -185,11 +186,14 @@ func summariseGoBench(path string) ([]row, error) {
 		if d, a := cycle[n]["default"], cycle[n]["archfit"]; d > 0 && a > 0 {
 			out = append(out, row{"go test -bench", fmt.Sprintf("scheduling cycle, %s: default's ns per pod ÷ archfit's", n), fmt.Sprintf("%.3f", d/a), "— (the cycle alone; see BENCH.md)"})
 		}
+		if d, f := cycle[n]["default"], cycle[n]["noop-score"]; d > 0 && f > 0 {
+			out = append(out, row{"go test -bench", fmt.Sprintf("scheduling cycle, %s: default's ns per pod ÷ default plus a no-op Score plugin's", n), fmt.Sprintf("%.3f", d/f), "— (the framework's floor for any Score plugin)"})
+		}
 	}
 	return out, sc.Err()
 }
 
-var cycleName = regexp.MustCompile(`^BenchmarkSchedulingCycle/(nodes=\d+/pods=[\w-]+)/(default|archfit)-scheduler$`)
+var cycleName = regexp.MustCompile(`^BenchmarkSchedulingCycle/(nodes=\d+/pods=[\w-]+)/(default|archfit|noop-score)-scheduler$`)
 
 const ownCode = `archfit/archfit/(plugins|internal/(imageplatform|cost))`
 

@@ -30,10 +30,13 @@ import (
 // with archfit-scheduler, in one scheduler process against one control
 // plane, and reports pods/s for each and their ratio.
 func throughputBench(ctx context.Context, nodes, pods int, profile string, orders roundOrders) ([]row, error) {
-	var rounds [3][]string
-	for i, o := range [][2]string{{"-order", orders.replicaSets}, {"-pinned-order", orders.pinned}, {"-bare-order", orders.bare}} {
+	var rounds [4][]string
+	for i, o := range []struct {
+		flag, order string
+		other       rune
+	}{{"-order", orders.replicaSets, 'A'}, {"-pinned-order", orders.pinned, 'A'}, {"-bare-order", orders.bare, 'A'}, {"-floor-order", orders.floor, 'N'}} {
 		var err error
-		if rounds[i], err = roundOrder(o[0], o[1]); err != nil {
+		if rounds[i], err = roundOrder(o.flag, o.order, o.other); err != nil {
 			return nil, err
 		}
 	}
@@ -58,7 +61,16 @@ func throughputBench(ctx context.Context, nodes, pods int, profile string, order
 	if err != nil {
 		return nil, err
 	}
-	stop, err := cp.StartScheduler(ctx, cfg, app.WithPlugin(archfit.Name, archfit.New))
+	options := []app.Option{app.WithPlugin(archfit.Name, archfit.New)}
+	if len(rounds[3]) > 0 {
+		// Only when asked for, so that the usual runs measure the scheduler
+		// the shipped configuration builds, and nothing more.
+		if cfg, err = benchcluster.WithFloorProfile(cfg); err != nil {
+			return nil, err
+		}
+		options = append(options, app.WithPlugin(benchcluster.NoopScoreName, benchcluster.NewNoopScore))
+	}
+	stop, err := cp.StartScheduler(ctx, cfg, options...)
 	if err != nil {
 		return nil, err
 	}
@@ -95,18 +107,25 @@ func throughputBench(ctx context.Context, nodes, pods int, profile string, order
 	// nodeSelector, so that the default profile places every pod correctly
 	// too; and bare pods, for which ArchFit writes its informational Events
 	// per pod (placementEvents PerWorkload).
+	//
+	// The floor workload is the pinned pods again, with the default profile
+	// against the same profile plus a Score plugin that does nothing: what
+	// kube-scheduler charges any plugin that scores, before its own work.
 	type workload struct {
 		label  string
 		kinds  []benchcluster.Kind
 		owners int
 		order  []string
+		other  string // the profile compared with default-scheduler
 	}
 	var rows []row
 	profiled := map[string]bool{}
+	pinnedLabel := fmt.Sprintf("pods of %d ReplicaSets, single-arch ones pinned", replicaSets)
 	for w, kind := range []workload{
-		{fmt.Sprintf("pods of %d ReplicaSets", replicaSets), mix, replicaSets, rounds[0]},
-		{fmt.Sprintf("pods of %d ReplicaSets, single-arch ones pinned", replicaSets), im.Mix(true), replicaSets, rounds[1]},
-		{"bare pods", mix, 0, rounds[2]},
+		{fmt.Sprintf("pods of %d ReplicaSets", replicaSets), mix, replicaSets, rounds[0], af},
+		{pinnedLabel, im.Mix(true), replicaSets, rounds[1], af},
+		{"bare pods", mix, 0, rounds[2], af},
+		{pinnedLabel, im.Mix(true), replicaSets, rounds[3], benchcluster.FloorProfile},
 	} {
 		if len(kind.order) == 0 {
 			continue
@@ -116,7 +135,7 @@ func throughputBench(ctx context.Context, nodes, pods int, profile string, order
 			ns := fmt.Sprintf("bench-%d-%d", w, i)
 			progress("throughput: %s, %d %s (round %d of %d)", sched, pods, kind.label, i+1, len(kind.order))
 			var f *os.File
-			if !profiled[sched] {
+			if !profiled[sched] && sched != benchcluster.FloorProfile {
 				// The first round of each profile: the CPU breakdown is
 				// compared between them.
 				profiled[sched] = true
@@ -153,16 +172,19 @@ func throughputBench(ctx context.Context, nodes, pods int, profile string, order
 				return nil, err
 			}
 		}
-		r := summarise(kind.order, durations, pods)
-		goal := "≥ 0.95"
-		if kind.owners == 0 {
+		r := summarise(kind.order, durations, pods, kind.other)
+		goal, ratio := "≥ 0.95", "archfit ÷ default"
+		switch {
+		case kind.other == benchcluster.FloorProfile:
+			goal, ratio = "— (the framework's floor for any Score plugin)", "default plus a no-op Score plugin ÷ default"
+		case kind.owners == 0:
 			goal = "— (see BENCH.md)"
 		}
 		rows = append(rows,
-			row{"scheduler", fmt.Sprintf("throughput, %d nodes, %d×%d %s: default-scheduler", nodes, r.n[def], pods, kind.label), fmt.Sprintf("%.0f pods/s", r.rate[def]), ""},
-			row{"scheduler", fmt.Sprintf("throughput, %d nodes, %d×%d %s: archfit-scheduler", nodes, r.n[af], pods, kind.label), fmt.Sprintf("%.0f pods/s", r.rate[af]), ""},
-			row{"scheduler", fmt.Sprintf("throughput ratio archfit ÷ default, %d nodes, %s: median of ABBA blocks", nodes, kind.label),
-				fmt.Sprintf("%.3f (blocks %s; pooled %.3f)", r.median, r.blocks, r.rate[af]/r.rate[def]), goal},
+			row{"scheduler", fmt.Sprintf("throughput, %d nodes, %d×%d %s: %s", nodes, r.n[def], pods, kind.label, def), fmt.Sprintf("%.0f pods/s", r.rate[def]), ""},
+			row{"scheduler", fmt.Sprintf("throughput, %d nodes, %d×%d %s: %s", nodes, r.n[kind.other], pods, kind.label, kind.other), fmt.Sprintf("%.0f pods/s", r.rate[kind.other]), ""},
+			row{"scheduler", fmt.Sprintf("throughput ratio %s, %d nodes, %s: median of ABBA blocks", ratio, nodes, kind.label),
+				fmt.Sprintf("%.3f (blocks %s; pooled %.3f)", r.median, r.blocks, r.rate[kind.other]/r.rate[def]), goal},
 		)
 	}
 	pprofTop(profile)
@@ -317,7 +339,7 @@ type result struct {
 // block and the cost a round leaves to the next) into one ratio, and takes
 // the median over blocks, so that one spell of this shared machine running
 // at half speed spoils one block, not the figure.
-func summarise(order []string, durations []time.Duration, pods int) result {
+func summarise(order []string, durations []time.Duration, pods int, other string) result {
 	r := result{n: map[string]int{}, rate: map[string]float64{}}
 	total := map[string]time.Duration{}
 	var ratios []float64
@@ -327,8 +349,8 @@ func summarise(order []string, durations []time.Duration, pods int) result {
 		total[sched] += durations[i]
 		block[sched] += durations[i]
 		if i%4 == 3 {
-			// pods/s archfit ÷ default = default's time ÷ archfit's.
-			ratios = append(ratios, block[def].Seconds()/block[af].Seconds())
+			// pods/s other ÷ default = default's time ÷ the other's.
+			ratios = append(ratios, block[def].Seconds()/block[other].Seconds())
 			r.blocks += fmt.Sprintf("%.3f ", ratios[len(ratios)-1])
 			block = map[string]time.Duration{}
 		}
@@ -347,26 +369,23 @@ func summarise(order []string, durations []time.Duration, pods int) result {
 }
 
 // roundOrders are the workloads' round orders (-order, -pinned-order,
-// -bare-order); an empty one skips its workload.
-type roundOrders struct{ replicaSets, pinned, bare string }
+// -bare-order, -floor-order); an empty one skips its workload.
+type roundOrders struct{ replicaSets, pinned, bare, floor string }
 
-// roundOrder turns an order (D for default-scheduler, A for
-// archfit-scheduler) into profile names, in blocks of four with two rounds
-// of each; an empty order is no rounds.
-func roundOrder(flag, order string) ([]string, error) {
+// roundOrder turns an order (D for default-scheduler and other, A for
+// archfit-scheduler or N for the floor profile) into profile names, in
+// blocks of four with two rounds of each; an empty order is no rounds.
+func roundOrder(flag, order string, other rune) ([]string, error) {
 	if order == "" {
 		return nil, nil
 	}
+	profile := map[rune]string{'D': def, 'A': af, 'N': benchcluster.FloorProfile}
 	var out []string
 	for _, c := range strings.ToUpper(order) {
-		switch c {
-		case 'D':
-			out = append(out, def)
-		case 'A':
-			out = append(out, af)
-		default:
-			return nil, fmt.Errorf("%s %q: want only D and A, got %q", flag, order, c)
+		if c != 'D' && c != other {
+			return nil, fmt.Errorf("%s %q: want only D and %c, got %q", flag, order, other, c)
 		}
+		out = append(out, profile[c])
 	}
 	if len(out)%4 != 0 {
 		return nil, fmt.Errorf("%s %q: want blocks of four rounds", flag, order)
