@@ -12,9 +12,10 @@ import (
 
 // FloorProfile is the default profile plus NoopScore: what kube-scheduler
 // charges for one more Score plugin before the plugin does any work. Its
-// cost against the default profile's, on pods both place correctly, is the
-// floor under any plugin that scores nodes, ArchFit included; the gap
-// between that floor and archfit-scheduler is ArchFit's own cost.
+// cost against the default profile's, on pods both place correctly, is
+// what any plugin that scores nodes pays, ArchFit included; the gap
+// between it and archfit-scheduler is ArchFit's own cost (less what its
+// narrowing saves the framework).
 const FloorProfile = "noop-score-scheduler"
 
 // NoopScoreName is NoopScore's plugin name.

@@ -43,7 +43,7 @@ import (
 // that is the cycle's cost ratio. For the pods both profiles place
 // correctly it also runs benchcluster.FloorProfile, the default profile
 // plus a Score plugin that does nothing: the framework's charge for one
-// more Score plugin, which ArchFit cannot go under.
+// more Score plugin, against which ArchFit's own cost shows.
 func BenchmarkSchedulingCycle(b *testing.B) {
 	for _, n := range []int{1000, 5000} {
 		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
