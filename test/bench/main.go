@@ -21,6 +21,8 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/klog/v2"
+
+	"github.com/archfit/archfit/internal/benchcluster"
 )
 
 type row struct {
@@ -193,7 +195,8 @@ func summariseGoBench(path string) ([]row, error) {
 	return out, sc.Err()
 }
 
-var cycleName = regexp.MustCompile(`^BenchmarkSchedulingCycle/(nodes=\d+/pods=[\w-]+)/(default|archfit|noop-score)-scheduler$`)
+var cycleName = regexp.MustCompile(`^BenchmarkSchedulingCycle/(nodes=\d+/pods=[\w-]+)/(default|archfit|` +
+	regexp.QuoteMeta(strings.TrimSuffix(benchcluster.FloorProfile, "-scheduler")) + `)-scheduler$`)
 
 const ownCode = `archfit/archfit/(plugins|internal/(imageplatform|cost))`
 
