@@ -358,3 +358,25 @@ func (p *PodPlatforms) Describe() string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// PinSelector is the pod's own os/arch constraint (nodeSelector and required
+// node affinity on the well-known labels) as a predicate over platforms, or
+// nil when the pod sets none. Placement uses it to leave pinned pods alone.
+func PinSelector(pod *corev1.Pod) func(OSArch) bool { return podPlatformSelector(pod) }
+
+// KnownPlatforms lists the platforms Kubernetes nodes run, the universe a
+// pin is judged against.
+func KnownPlatforms() []OSArch { return slices.Clone(knownPlatforms) }
+
+// IsTransient reports whether a lookup failure may clear on its own soon
+// (a slow, overloaded or unreachable registry), as opposed to one that will
+// give the same answer next time (a bad reference, a missing image, a
+// refused credential). Placement waits out the first kind, within a bound,
+// and applies the unknown-image policy to the second at once.
+func IsTransient(err error) bool {
+	switch ErrorReason(err) {
+	case "pending", "timeout", "network", "server_error", "rate_limited", "circuit_open", "truncated", "registry_error":
+		return true
+	}
+	return false
+}

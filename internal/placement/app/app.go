@@ -1,0 +1,424 @@
+// Package app is the archfit-placement server: flags, the webhook over
+// TLS, the leader-elected controller, HTTP metrics and health.
+// cmd/archfit-placement, the tests and the demo all run it through Run.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/klog/v2"
+
+	"github.com/archfit/archfit/internal/imageplatform"
+	"github.com/archfit/archfit/internal/placement"
+	"github.com/archfit/archfit/internal/tlsfiles"
+)
+
+// WebhookPath is where the webhook serves; the MutatingWebhookConfiguration
+// names it.
+const WebhookPath = "/mutate-pods"
+
+// Options are the command-line options. Flag names are a contract: the
+// manifests and scripts outside the repository use them.
+type Options struct {
+	Kubeconfig         string
+	WebhookAddress     string
+	TLSCertFile        string
+	TLSKeyFile         string
+	MetricsAddress     string
+	SchedulerNames     []string
+	NamespaceSelector  string
+	SkipNamespaces     []string
+	AdmissionBudget    time.Duration
+	MaxGate            time.Duration
+	LookupBudget       time.Duration
+	Retry              time.Duration
+	Workers            int
+	UnknownImagePolicy string
+	FallbackArchs      []string
+	InsecureRegistries []string
+	AllowedPrivate     []string
+	DockerHubMirror    string
+	RequestTimeout     time.Duration
+	UsePullSecrets     bool
+
+	LeaderElect          bool
+	LeaderElectNamespace string
+	LeaderElectName      string
+	LeaseDuration        time.Duration
+	RenewDeadline        time.Duration
+	RetryPeriod          time.Duration
+	ShutdownGrace        time.Duration
+
+	// Ready, if set, receives the bound addresses once serving (tests and
+	// the demo listen on port 0).
+	Ready func(webhookAddr, metricsAddr string)
+	// Config, if set, is used instead of Kubeconfig or in-cluster access.
+	Config *rest.Config
+}
+
+// NewOptions returns the defaults.
+func NewOptions() *Options {
+	return &Options{
+		WebhookAddress: ":9443", MetricsAddress: ":8080",
+		SchedulerNames:    []string{"archfit-scheduler"},
+		NamespaceSelector: "archfit.dev/placement=enabled",
+		SkipNamespaces:    []string{"kube-system"},
+		AdmissionBudget:   100 * time.Millisecond, MaxGate: 30 * time.Second,
+		LookupBudget: 2 * time.Second, Retry: 500 * time.Millisecond, Workers: 4,
+		UnknownImagePolicy: string(imageplatform.PolicyFallback), FallbackArchs: []string{"amd64"},
+		RequestTimeout: imageplatform.DefaultRequestTimeout,
+		LeaderElect:    true, LeaderElectNamespace: "archfit", LeaderElectName: "archfit-placement",
+		LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
+		ShutdownGrace: 20 * time.Second,
+	}
+}
+
+// NewCommand builds the archfit-placement command.
+func NewCommand() *cobra.Command {
+	o := NewOptions()
+	cmd := &cobra.Command{
+		Use:   "archfit-placement",
+		Short: "writes each pod's image platforms onto the pod as required node affinity, so cluster-autoscaler and every scheduler honour them",
+		Long: `archfit-placement is a mutating admission webhook on pod CREATE plus a
+leader-elected controller. For each pod in scope (schedulerName
+archfit-scheduler, or a namespace matching --namespace-selector) it resolves
+the platforms of every image and adds required node affinity
+kubernetes.io/os In [...], kubernetes.io/arch In [...] to each
+nodeSelectorTerm. cluster-autoscaler simulates scheduling with the in-tree
+plugins only and never runs ArchFit; a constraint on the pod is the one it
+sees.
+
+Admission never waits on a registry beyond --admission-budget: a pod whose
+images are not known by then gets the scheduling gate archfit.dev/image-platforms,
+and the controller writes the constraint and removes the gate when the
+lookup ends, at the latest --max-gate-duration after the pod's creation
+(then with --unknown-image-policy's answer).`,
+		Example: `  archfit-placement --kubeconfig ~/.kube/config --tls-cert-file tls.crt --tls-private-key-file tls.key
+  archfit-placement --tls-cert-file /etc/archfit-placement/tls.crt --tls-private-key-file /etc/archfit-placement/tls.key --use-pull-secrets`,
+		SilenceUsage: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return Run(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig; empty: the in-cluster service account")
+	f.StringVar(&o.WebhookAddress, "webhook-address", o.WebhookAddress, "address of the webhook's HTTPS server (path "+WebhookPath+")")
+	f.StringVar(&o.TLSCertFile, "tls-cert-file", "", "webhook serving certificate (PEM); reloaded when the file changes (required)")
+	f.StringVar(&o.TLSKeyFile, "tls-private-key-file", "", "webhook serving key (PEM); reloaded when the file changes (required)")
+	f.StringVar(&o.MetricsAddress, "metrics-address", o.MetricsAddress, "address of the HTTP server for /metrics, /healthz and /readyz")
+	f.StringSliceVar(&o.SchedulerNames, "scheduler-name", o.SchedulerNames, "pods with this schedulerName are in scope (repeatable)")
+	f.StringVar(&o.NamespaceSelector, "namespace-selector", o.NamespaceSelector, "every pod of a namespace whose labels match this selector is in scope, whatever its scheduler; empty: none")
+	f.StringSliceVar(&o.SkipNamespaces, "skip-namespaces", o.SkipNamespaces, "namespaces never touched; the component's own namespace (POD_NAMESPACE) is always added")
+	f.DurationVar(&o.AdmissionBudget, "admission-budget", o.AdmissionBudget, "how long admission may wait for image lookups before gating the pod (max 2s)")
+	f.DurationVar(&o.MaxGate, "max-gate-duration", o.MaxGate, "a gated pod is released at the latest this long after its creation, with --unknown-image-policy's answer for images still unknown")
+	f.DurationVar(&o.LookupBudget, "lookup-budget", o.LookupBudget, "how long the controller waits for one pod's lookups before looking again")
+	f.DurationVar(&o.Retry, "retry-interval", o.Retry, "how soon a gated pod whose images are still being looked up is looked at again")
+	f.IntVar(&o.Workers, "workers", o.Workers, "controller workers")
+	f.StringVar(&o.UnknownImagePolicy, "unknown-image-policy", o.UnknownImagePolicy, "when an image's platforms cannot be learned: Fallback (write --fallback-architectures), AllowAll (write nothing) or Deny (write an arch no node has)")
+	f.StringSliceVar(&o.FallbackArchs, "fallback-architectures", o.FallbackArchs, "architectures an unknown image may run on under Fallback")
+	f.StringArrayVar(&o.InsecureRegistries, "insecure-registry", nil, "registry host:port reachable over plain HTTP (repeatable)")
+	f.StringArrayVar(&o.AllowedPrivate, "allow-private-registry", nil, "registry host[:port] allowed on loopback or link-local addresses (repeatable)")
+	f.StringVar(&o.DockerHubMirror, "docker-hub-mirror", "", "look up Docker Hub images in this registry host[:port] instead (air-gapped clusters)")
+	f.DurationVar(&o.RequestTimeout, "registry-request-timeout", o.RequestTimeout, "time limit of one registry lookup")
+	f.BoolVar(&o.UsePullSecrets, "use-pull-secrets", false, "read pods' pull secrets (needs RBAC on Secrets)")
+	f.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "run the controller only in the replica holding the Lease (the webhook serves on every replica)")
+	f.StringVar(&o.LeaderElectNamespace, "leader-elect-resource-namespace", o.LeaderElectNamespace, "namespace of the leader election Lease")
+	f.StringVar(&o.LeaderElectName, "leader-elect-resource-name", o.LeaderElectName, "name of the leader election Lease")
+	f.DurationVar(&o.LeaseDuration, "leader-elect-lease-duration", o.LeaseDuration, "leader election lease duration")
+	f.DurationVar(&o.RenewDeadline, "leader-elect-renew-deadline", o.RenewDeadline, "leader election renew deadline")
+	f.DurationVar(&o.RetryPeriod, "leader-elect-retry-period", o.RetryPeriod, "leader election retry period")
+	f.DurationVar(&o.ShutdownGrace, "shutdown-grace-period", o.ShutdownGrace, "time to finish in-flight reviews on SIGTERM")
+	return cmd
+}
+
+// Validate checks the options, naming the flag at fault.
+func (o *Options) Validate() error {
+	var errs []error
+	if o.TLSCertFile == "" || o.TLSKeyFile == "" {
+		errs = append(errs, errors.New("--tls-cert-file and --tls-private-key-file are required: kube-apiserver calls webhooks over TLS only"))
+	}
+	if _, err := imageplatform.ParseUnknownImagePolicy(o.UnknownImagePolicy); err != nil {
+		errs = append(errs, fmt.Errorf("--unknown-image-policy: %w", err))
+	}
+	if o.UnknownImagePolicy == string(imageplatform.PolicyFallback) && len(o.FallbackArchs) == 0 {
+		errs = append(errs, errors.New("--fallback-architectures: needed by --unknown-image-policy=Fallback"))
+	}
+	if _, err := labels.Parse(o.NamespaceSelector); err != nil {
+		errs = append(errs, fmt.Errorf("--namespace-selector: %w", err))
+	}
+	if len(o.SchedulerNames) == 0 && o.NamespaceSelector == "" {
+		errs = append(errs, errors.New("--scheduler-name and --namespace-selector are both empty: no pod would be in scope"))
+	}
+	if o.AdmissionBudget <= 0 || o.AdmissionBudget > 2*time.Second {
+		errs = append(errs, fmt.Errorf("--admission-budget: %v is outside (0, 2s]: admission must not wait on a registry", o.AdmissionBudget))
+	}
+	if o.MaxGate < time.Second {
+		errs = append(errs, fmt.Errorf("--max-gate-duration: %v is under 1s", o.MaxGate))
+	}
+	if o.LookupBudget <= 0 {
+		errs = append(errs, errors.New("--lookup-budget must be positive"))
+	}
+	if o.Retry <= 0 {
+		errs = append(errs, errors.New("--retry-interval must be positive"))
+	}
+	if o.Workers < 1 {
+		errs = append(errs, errors.New("--workers must be at least 1"))
+	}
+	for _, h := range o.InsecureRegistries {
+		if err := imageplatform.ValidateHostPort(h); err != nil {
+			errs = append(errs, fmt.Errorf("--insecure-registry: %w", err))
+		}
+	}
+	if o.LeaderElect && (o.LeaseDuration <= o.RenewDeadline || o.RenewDeadline <= o.RetryPeriod) {
+		errs = append(errs, errors.New("--leader-elect-lease-duration must exceed --leader-elect-renew-deadline, which must exceed --leader-elect-retry-period"))
+	}
+	return errors.Join(errs...)
+}
+
+// Run serves until ctx ends, then shuts down gracefully.
+func Run(ctx context.Context, o *Options) error {
+	logger := klog.FromContext(ctx)
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	cfg := o.Config
+	if cfg == nil {
+		var err error
+		if o.Kubeconfig != "" {
+			cfg, err = clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+		} else {
+			cfg, err = rest.InClusterConfig()
+		}
+		if err != nil {
+			return fmt.Errorf("kubernetes access (--kubeconfig or in-cluster): %w", err)
+		}
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	raw, err := imageplatform.NewRegistryResolver(
+		imageplatform.WithInsecureRegistries(o.InsecureRegistries...),
+		imageplatform.WithAllowedPrivateRegistries(o.AllowedPrivate...),
+		imageplatform.WithDockerHubMirror(o.DockerHubMirror),
+		imageplatform.WithRequestTimeout(o.RequestTimeout),
+		imageplatform.WithUserAgent("archfit-placement"),
+	)
+	if err != nil {
+		return err
+	}
+	ev := &placement.Evaluator{
+		Resolver: imageplatform.Instrument(raw, imageplatform.NewMetrics(reg, "archfit_resolver")),
+		Policy:   imageplatform.PodPolicy{Unknown: imageplatform.UnknownImagePolicy(o.UnknownImagePolicy), FallbackArchitectures: o.FallbackArchs},
+	}
+
+	// Informers: namespaces (for the namespace opt-in), gated pods (the
+	// controller), and, with pull secrets, Secrets and ServiceAccounts.
+	shared := informers.NewSharedInformerFactory(client, 0)
+	nsLister := shared.Core().V1().Namespaces().Lister()
+	if o.UsePullSecrets {
+		secrets := shared.Core().V1().Secrets().Lister()
+		accounts := shared.Core().V1().ServiceAccounts().Lister()
+		ev.Credentials = func(ctx context.Context, pod *corev1.Pod) imageplatform.Credentials {
+			c, err := imageplatform.CredentialsForPod(ctx, pod,
+				func(ns, n string) (*corev1.Secret, error) { return secrets.Secrets(ns).Get(n) },
+				func(ns, n string) (*corev1.ServiceAccount, error) { return accounts.ServiceAccounts(ns).Get(n) })
+			if err != nil {
+				return imageplatform.Credentials{}
+			}
+			return c
+		}
+	}
+	gatedFactory := placement.NewGatedPodInformer(client)
+
+	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: client.EventsV1()})
+	broadcaster.StartRecordingToSink(ctx.Done())
+	defer broadcaster.Shutdown()
+	recorder := broadcaster.NewRecorder(scheme.Scheme, "archfit-placement")
+
+	var ctrl *placement.Controller
+	m := placement.NewMetrics(reg, func() float64 { return ctrl.GatedCount() })
+	ctrl, err = placement.NewController(client, gatedFactory, ev, recorder, m, placement.ControllerOptions{
+		MaxGate: o.MaxGate, Retry: o.Retry, LookupBudget: o.LookupBudget, Workers: o.Workers,
+	})
+	if err != nil {
+		return err
+	}
+
+	skip := append([]string(nil), o.SkipNamespaces...)
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		skip = append(skip, ns)
+	}
+	scope := placement.Scope{SchedulerNames: o.SchedulerNames, SkipNamespaces: skip}
+	if o.NamespaceSelector != "" {
+		sel, _ := labels.Parse(o.NamespaceSelector)
+		scope.NamespaceSelector = sel
+		scope.NamespaceLabels = func(name string) (map[string]string, error) {
+			ns, err := nsLister.Get(name)
+			if err != nil {
+				return nil, err
+			}
+			return ns.Labels, nil
+		}
+	}
+	hook := &placement.Webhook{Scope: scope, Evaluate: ev.Evaluate, Budget: o.AdmissionBudget, Metrics: m}
+
+	shared.Start(ctx.Done())
+	gatedFactory.Start(ctx.Done())
+	for typ, ok := range shared.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			return fmt.Errorf("cache of %v did not sync", typ)
+		}
+	}
+
+	certs, err := tlsfiles.New(o.TLSCertFile, o.TLSKeyFile, 5*time.Second, func(err error) {
+		if err != nil {
+			logger.Error(err, "TLS key pair reload failed; serving the previous certificate")
+		} else {
+			logger.Info("TLS key pair reloaded")
+		}
+	})
+	if err != nil {
+		return err
+	}
+	tlsCfg, err := certs.ServerConfig("")
+	if err != nil {
+		return err
+	}
+	wl, err := net.Listen("tcp", o.WebhookAddress)
+	if err != nil {
+		return fmt.Errorf("--webhook-address: %w", err)
+	}
+	ml, err := net.Listen("tcp", o.MetricsAddress)
+	if err != nil {
+		wl.Close()
+		return fmt.Errorf("--metrics-address: %w", err)
+	}
+	wmux := http.NewServeMux()
+	wmux.Handle(WebhookPath, hook)
+	ws := &http.Server{Handler: wmux, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second}
+
+	var ready atomic.Bool
+	mmux := http.NewServeMux()
+	mmux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mmux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mmux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	ms := &http.Server{Handler: mmux, ReadHeaderTimeout: 10 * time.Second}
+
+	errCh := make(chan error, 3)
+	go func() {
+		if err := ws.ServeTLS(wl, "", ""); !errors.Is(err, http.ErrServerClosed) {
+			errCh <- err
+		}
+	}()
+	go func() {
+		if err := ms.Serve(ml); !errors.Is(err, http.ErrServerClosed) {
+			errCh <- err
+		}
+	}()
+
+	cctx, stopController := context.WithCancel(ctx)
+	ctrlDone := make(chan struct{})
+	go func() {
+		defer close(ctrlDone)
+		if err := runController(cctx, o, client, ctrl); err != nil {
+			errCh <- err
+		}
+	}()
+
+	ready.Store(true)
+	logger.Info("archfit-placement serving", "webhook", wl.Addr().String(), "metrics", ml.Addr().String(), "leaderElect", o.LeaderElect)
+	if o.Ready != nil {
+		o.Ready(wl.Addr().String(), ml.Addr().String())
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errCh:
+	}
+	// Graceful: stop advertising readiness so the Service stops sending
+	// reviews here, finish the reviews in flight, release the Lease so
+	// another replica takes over the controller at once.
+	logger.Info("shutting down", "grace", o.ShutdownGrace)
+	ready.Store(false)
+	stopController()
+	sctx, cancel := context.WithTimeout(context.Background(), o.ShutdownGrace)
+	defer cancel()
+	_ = ws.Shutdown(sctx)
+	_ = ms.Shutdown(sctx)
+	select {
+	case <-ctrlDone:
+	case <-sctx.Done():
+	}
+	return runErr
+}
+
+// runController runs the controller, under leader election when asked.
+// Losing the Lease stops the controller and campaigns again; the webhook
+// keeps serving throughout.
+func runController(ctx context.Context, o *Options, client kubernetes.Interface, ctrl *placement.Controller) error {
+	if !o.LeaderElect {
+		return ctrl.Run(ctx)
+	}
+	host, _ := os.Hostname()
+	id := host + "_" + uuid.NewString()
+	lock := &resourcelock.LeaseLock{
+		LeaseMeta:  metav1.ObjectMeta{Namespace: o.LeaderElectNamespace, Name: o.LeaderElectName},
+		Client:     client.CoordinationV1(),
+		LockConfig: resourcelock.ResourceLockConfig{Identity: id},
+	}
+	logger := klog.FromContext(ctx)
+	for ctx.Err() == nil {
+		le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+			Lock: lock, LeaseDuration: o.LeaseDuration, RenewDeadline: o.RenewDeadline, RetryPeriod: o.RetryPeriod,
+			ReleaseOnCancel: true, Name: o.LeaderElectName,
+			Callbacks: leaderelection.LeaderCallbacks{
+				OnStartedLeading: func(lctx context.Context) {
+					logger.Info("leading: running the placement controller", "identity", id)
+					if err := ctrl.Run(lctx); err != nil {
+						logger.Error(err, "placement controller stopped")
+					}
+				},
+				OnStoppedLeading: func() { logger.Info("stopped leading", "identity", id) },
+			},
+		})
+		if err != nil {
+			return fmt.Errorf("leader election: %w", err)
+		}
+		le.Run(ctx)
+	}
+	return nil
+}
