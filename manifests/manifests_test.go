@@ -576,7 +576,7 @@ func TestCertManagerOverlay(t *testing.T) {
 
 func TestServiceMonitorComponent(t *testing.T) {
 	objs := compose(t, []string{"base"}, []string{"components/servicemonitor"})
-	for _, name := range []string{"archfit-scheduler", "archfit-expander"} {
+	for _, name := range []string{"archfit-scheduler", "archfit-expander", "archfit-placement"} {
 		var sm struct {
 			Spec struct {
 				Selector struct {

@@ -29,6 +29,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/component-base/logs"
 	"k8s.io/klog/v2"
 
 	"github.com/archfit/archfit/internal/imageplatform"
@@ -97,8 +98,22 @@ func NewOptions() *Options {
 }
 
 // NewCommand builds the archfit-placement command.
-func NewCommand() *cobra.Command {
+func NewCommand() *cobra.Command { return newCommand(NewOptions()) }
+
+// ParseAndValidate parses args as the binary does (with the logging
+// flags component-base's cli.Run adds) and validates them, so tests can
+// check that the shipped manifests start it.
+func ParseAndValidate(args []string) error {
 	o := NewOptions()
+	cmd := newCommand(o)
+	logs.AddFlags(cmd.PersistentFlags())
+	if err := cmd.ParseFlags(args); err != nil {
+		return err
+	}
+	return o.Validate()
+}
+
+func newCommand(o *Options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "archfit-placement",
 		Short: "writes each pod's image platforms onto the pod as required node affinity, so cluster-autoscaler and every scheduler honour them",
