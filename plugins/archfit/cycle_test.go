@@ -24,6 +24,8 @@ import (
 
 	"github.com/archfit/archfit/internal/benchcluster"
 	"github.com/archfit/archfit/internal/demo"
+	"github.com/archfit/archfit/internal/imageplatform"
+	"github.com/archfit/archfit/internal/placement"
 	"github.com/archfit/archfit/internal/registrytest"
 	_ "github.com/archfit/archfit/plugins/apis/config/scheme"
 	"github.com/archfit/archfit/plugins/archfit"
@@ -240,14 +242,28 @@ func TestShippedProfileLeavesArchPinsToNodeAffinity(t *testing.T) {
 	const profile = "archfit-scheduler"
 	for _, tc := range []struct {
 		kind       benchcluster.Kind
+		placed     bool
 		filterSkip bool
 	}{
-		{benchcluster.Kind{Image: c.im.AMD64, Arch: "amd64"}, true},
-		{benchcluster.Kind{Image: c.im.AMD64}, false},
+		{benchcluster.Kind{Image: c.im.AMD64, Arch: "amd64"}, false, true},
+		{benchcluster.Kind{Image: c.im.AMD64}, false, false},
+		// The affinity archfit-placement writes is such a pin too.
+		{benchcluster.Kind{Image: c.im.AMD64}, true, true},
 	} {
-		t.Run(fmt.Sprintf("pinned=%q", tc.kind.Arch), func(t *testing.T) {
+		t.Run(fmt.Sprintf("pinned=%q,placed=%v", tc.kind.Arch, tc.placed), func(t *testing.T) {
+			pod := c.pod(t, profile, tc.kind) // also warms the image's cache entry
+			if tc.placed {
+				p := tc.kind.Pod(profile)
+				p.ObjectMeta = metav1.ObjectMeta{Name: "placed", Namespace: "default", UID: "placed"}
+				placement.Apply(p, placement.Decision{Outcome: placement.OutcomeWritten, Allowed: []imageplatform.OSArch{{OS: "linux", Arch: "amd64"}}})
+				pi, err := framework.NewPodInfo(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pod = &framework.QueuedPodInfo{PodInfo: pi}
+			}
 			state := framework.NewCycleState()
-			res, err := c.sched.SchedulePod(context.Background(), c.sched.Profiles[profile], state, c.pod(t, profile, tc.kind))
+			res, err := c.sched.SchedulePod(context.Background(), c.sched.Profiles[profile], state, pod)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -27,6 +27,7 @@ func TestArchfit(t *testing.T) {
 	t.Run("scheduler", func(t *testing.T) { schedulerScenarios(t, cp) })
 	t.Run("expander", func(t *testing.T) { expanderScenarios(t, cp) })
 	t.Run("manifests", func(t *testing.T) { manifestsScenario(t, cp) })
+	t.Run("placement", func(t *testing.T) { placementScenarios(t, cp) })
 }
 
 // schedulerScenarios runs one archfit scheduler from
