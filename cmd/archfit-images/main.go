@@ -1,6 +1,6 @@
 // Command archfit-images builds archfit's multi-arch image (one OCI image
-// index, linux/amd64 and linux/arm64, holding archfit, archfit-scheduler
-// and archfit-expander) without a Docker engine, and pushes it. It is what
+// index, linux/amd64 and linux/arm64, holding archfit, archfit-scheduler,
+// archfit-expander and archfit-placement) without a Docker engine, and pushes it. It is what
 // `make images` runs; see internal/imagebuild.
 package main
 

@@ -83,9 +83,9 @@ func WithCreated(t time.Time) Option { return func(o *options) { o.created = t }
 func WithLogf(f func(string, ...any)) Option { return func(o *options) { o.logf = f } }
 
 // DefaultPackages are archfit's commands; archfit (the CLI) is the
-// entrypoint and the manifests set command to the other two.
+// entrypoint and the manifests set command to the others.
 func DefaultPackages() []string {
-	return []string{"./cmd/archfit", "./cmd/archfit-scheduler", "./cmd/archfit-expander"}
+	return []string{"./cmd/archfit", "./cmd/archfit-scheduler", "./cmd/archfit-expander", "./cmd/archfit-placement"}
 }
 
 // DefaultPlatforms are the platforms archfit ships for.
@@ -273,7 +273,7 @@ func image(o options, p v1.Platform, base v1.Layer, binDir string) (v1.Image, er
 	cf.Config.Env = []string{"PATH=" + BinDir + ":/usr/bin:/bin", "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"}
 	cf.Config.Labels = map[string]string{
 		"org.opencontainers.image.title":       "archfit",
-		"org.opencontainers.image.description": "archfit-scheduler, archfit-expander and the archfit CLI",
+		"org.opencontainers.image.description": "archfit-scheduler, archfit-expander, archfit-placement and the archfit CLI",
 		"org.opencontainers.image.source":      "https://github.com/archfit/archfit",
 	}
 	return mutate.ConfigFile(img, cf)
