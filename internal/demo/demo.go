@@ -1,13 +1,18 @@
 // Package demo is `archfit demo`: archfit end to end on an embedded
 // default. It runs a real control plane, the archfit-scheduler with the
 // shipped profile, the archfit-expander over gRPC + TLS and an OCI registry,
-// all on loopback in this process, and runs one workload twice: under the
-// default scheduler with CA's least-waste expander, and under archfit.
+// all on loopback in this process, and runs one workload several times side
+// by side: under the default scheduler with CA's least-waste expander; under
+// the default scheduler with single-arch pods pinned to their arch by hand
+// and CA's priority expander; and under archfit.
 //
 // Cluster-autoscaler itself is not available here, so its loop is
-// simulated: template nodes per group, the pending pods per option, an
-// estimate of the node count, least-waste and priority computed as CA
-// computes them, then nodes added to the chosen group. Reports say so.
+// simulated as CA 1.36.1 runs it (casim.go): pending pods that CA's
+// scheduling simulation fits on existing nodes are dropped, each node
+// group's option holds the pods its template node can take, with a
+// binpacking estimate of the node count; least-waste and priority are
+// computed as CA computes them, and nodes are added to the chosen group.
+// Reports say so.
 package demo
 
 import (
@@ -16,6 +21,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -47,7 +53,9 @@ type Options struct {
 	Seed         int64 // CA breaks least-waste ties at random; this seeds it
 	// Runs to compare, in order, from "default" (default scheduler + CA
 	// least-waste), "default-priority" (default scheduler + CA priority,
-	// arm64 first) and "archfit". Savings compare archfit with the first.
+	// arm64 first), "pinned-priority" (the same, with single-arch pods
+	// pinned to their arch by hand) and "archfit". Savings compare archfit
+	// with the first.
 	Runs     []string
 	Progress io.Writer
 	Logf     func(string, ...any)
@@ -56,7 +64,7 @@ type Options struct {
 // Defaults are what `archfit demo` runs without flags.
 func Defaults() Options {
 	return Options{Size: 30, Mix: Mix{Multi: 70, AMD64: 20, ARM64: 10}, AMD64Type: "m6i.xlarge", ARM64Type: "m7g.xlarge",
-		InitialAMD64: 2, InitialARM64: 1, Seed: 1, Runs: []string{"default", "archfit"}}
+		InitialAMD64: 2, InitialARM64: 1, Seed: 1, Runs: []string{"default", "pinned-priority", "archfit"}}
 }
 
 // Report is the demo's result; its JSON form is a contract.
@@ -79,9 +87,30 @@ type RunReport struct {
 	MisplacedPods int            `json:"misplacedPods"`
 	Misplaced     []Misplacement `json:"misplaced,omitempty"`
 	PendingPods   int            `json:"pendingPods"`
-	NodesByGroup  map[string]int `json:"nodesByGroup"`
-	NodeHours     float64        `json:"nodeHoursPerDay"`
-	CostPerHour   float64        `json:"costPerHour"`
+	// StrandedPods counts the pods a CA loop of the run left pending
+	// because its FilterOutSchedulable fit them on an existing node that
+	// their scheduler refused them: CA does not scale up for such a pod.
+	// Those still pending at the end are counted in PendingPods too.
+	StrandedPods int           `json:"strandedPods"`
+	Stranded     []StrandedPod `json:"stranded,omitempty"`
+	// MisSizedOptions counts the expansion options of the run's CA loops
+	// that held a pod whose images lack the option's arch.
+	MisSizedOptions int            `json:"misSizedOptions"`
+	NodesByGroup    map[string]int `json:"nodesByGroup"`
+	NodeHours       float64        `json:"nodeHoursPerDay"`
+	CostPerHour     float64        `json:"costPerHour"`
+}
+
+// StrandedPod is a pending pod CA's simulation placed on an existing node
+// that the pod's scheduler refused it.
+type StrandedPod struct {
+	Pod            string   `json:"pod"`
+	Node           string   `json:"node"` // where CA's simulation first put it
+	NodePlatform   string   `json:"nodePlatform"`
+	ImagePlatforms []string `json:"imagePlatforms"`
+	// PendingAtEnd is false when a later scale-up made room its scheduler
+	// accepts, most often one that other pods triggered.
+	PendingAtEnd bool `json:"pendingAtEnd"`
 }
 
 // Misplacement is a pod bound to a node whose platform its images lack:
@@ -93,21 +122,47 @@ type Misplacement struct {
 	ImagePlatforms []string `json:"imagePlatforms"`
 }
 
-// ScaleUp is one simulated CA loop that grew a group.
+// ScaleUp is one simulated CA loop with pending pods; Chosen is empty when
+// it grew nothing.
 type ScaleUp struct {
-	Run        string   `json:"run"`
-	Pods       []string `json:"pods"`
-	Options    []string `json:"options"`
-	Chosen     string   `json:"chosen"`
-	NodeCount  int      `json:"nodeCount"`
-	LeastWaste string   `json:"leastWaste"`
-	Priority   string   `json:"priority"`
-	Expander   []string `json:"expander,omitempty"`
-	Why        string   `json:"why"`
+	Run string `json:"run"`
+	// Pods are the pending pods CA saw as unschedulable.
+	Pods []string `json:"pods"`
+	// FitsExisting are those CA's FilterOutSchedulable placed on existing
+	// nodes; the loop does nothing for them.
+	FitsExisting []PodOnNode `json:"fitsExisting,omitempty"`
+	// Options are the offered node groups, in ExpansionOptions' order.
+	Options          []string          `json:"options"`
+	ExpansionOptions []ExpansionOption `json:"expansionOptions,omitempty"`
+	Chosen           string            `json:"chosen"`
+	NodeCount        int               `json:"nodeCount"`
+	LeastWaste       string            `json:"leastWaste"`
+	Priority         string            `json:"priority"`
+	Expander         []string          `json:"expander,omitempty"`
+	Why              string            `json:"why"`
 	// AMD64OnlyPods lists pending pods whose images are amd64-only; the
 	// expander must never send them to an arm64 group.
 	AMD64OnlyPods []string `json:"amd64OnlyPods,omitempty"`
 	ChosenArch    string   `json:"chosenArch"`
+}
+
+// PodOnNode is a pending pod and the node CA's simulation put it on.
+type PodOnNode struct {
+	Pod          string `json:"pod"`
+	Node         string `json:"node"`
+	NodePlatform string `json:"nodePlatform"`
+}
+
+// ExpansionOption is one option as the expander receives it: the group,
+// the node count CA estimated and the pods that count is for.
+type ExpansionOption struct {
+	NodeGroup string   `json:"nodeGroup"`
+	Arch      string   `json:"arch"`
+	NodeCount int      `json:"nodeCount"`
+	Pods      []string `json:"pods"`
+	// WrongArchPods are pods in Pods whose images lack Arch: an option
+	// sized for pods that cannot run there.
+	WrongArchPods []string `json:"wrongArchPods,omitempty"`
 }
 
 type env struct {
@@ -200,11 +255,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	e.expander = protos.NewExpanderClient(conn)
 
 	rep := &Report{Currency: e.table.Currency, Seed: o.Seed,
-		Simulation: "cluster-autoscaler is simulated: template nodes per group, pending pods per option, least-waste and priority computed as CA does; it is not CA"}
+		Simulation: "cluster-autoscaler is simulated as 1.36.1 runs it: pending pods that fit existing nodes under the in-tree filters are dropped, each group's option holds the pods its template takes, binpacking estimate, least-waste and priority as CA computes them; it is not CA"}
 	for _, name := range o.Runs {
 		run, ok := runSpecs[name]
 		if !ok {
-			return nil, fmt.Errorf("unknown run %q: want default, default-priority or archfit", name)
+			return nil, fmt.Errorf("unknown run %q: want one of %s", name, strings.Join(runNames(), ", "))
 		}
 		rr, ups, err := e.run(ctx, run)
 		if err != nil {

@@ -21,10 +21,10 @@ func TestDemoInvariants(t *testing.T) {
 		t.Fatalf("demo: %v\n%s", err, progress.String())
 	}
 	t.Logf("progress:\n%s", progress.String())
-	if len(rep.Runs) != 2 || rep.Runs[0].Name != "default" || rep.Runs[1].Name != "archfit" {
+	if len(rep.Runs) != 3 || rep.Runs[0].Name != "default" || rep.Runs[1].Name != "pinned-priority" || rep.Runs[2].Name != "archfit" {
 		t.Fatalf("runs = %+v", rep.Runs)
 	}
-	def, af := rep.Runs[0], rep.Runs[1]
+	def, pinned, af := rep.Runs[0], rep.Runs[1], rep.Runs[2]
 	for _, r := range rep.Runs {
 		placed := 0
 		for _, n := range r.PodsByArch {
@@ -72,6 +72,26 @@ func TestDemoInvariants(t *testing.T) {
 		t.Error("progress does not label the autoscaler simulation")
 	}
 
+	// Hand-written arch affinity is what CA's simulation can see: no pod
+	// on a wrong arch, no option counting a pod its group cannot run.
+	if pinned.MisplacedPods != 0 || pinned.MisSizedOptions != 0 {
+		t.Errorf("pinned-priority run: %d misplaced pods, %d mis-sized options: %+v", pinned.MisplacedPods, pinned.MisSizedOptions, pinned.Misplaced)
+	}
+	for _, u := range rep.ScaleUps {
+		checkOptions(t, u)
+		// Without affinity both templates take every remaining pod, so
+		// the two groups' options hold the same pods, whatever images
+		// they run: CA cannot tell.
+		if u.Run == "default" && len(u.ExpansionOptions) == 2 {
+			a, b := slices.Clone(u.ExpansionOptions[0].Pods), slices.Clone(u.ExpansionOptions[1].Pods)
+			slices.Sort(a)
+			slices.Sort(b)
+			if !slices.Equal(a, b) {
+				t.Errorf("default run: options hold different pods without any affinity: %+v", u.ExpansionOptions)
+			}
+		}
+	}
+
 	// The -o json contract.
 	b, err := json.Marshal(rep)
 	if err != nil {
@@ -94,7 +114,7 @@ func TestDemoInvariants(t *testing.T) {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if len(doc.Runs) != 2 || doc.Runs[0].PodsByArch == nil || doc.Runs[0].MisplacedPods == nil || doc.Runs[1].CostPerHour == nil || doc.SavingsPercent == nil {
+	if len(doc.Runs) != 3 || doc.Runs[0].PodsByArch == nil || doc.Runs[0].MisplacedPods == nil || doc.Runs[1].CostPerHour == nil || doc.SavingsPercent == nil {
 		t.Errorf("JSON lacks contract fields: %s", b)
 	}
 	for _, u := range doc.ScaleUps {
@@ -102,6 +122,122 @@ func TestDemoInvariants(t *testing.T) {
 			t.Errorf("scaleUps entry lacks contract fields: %s", b)
 			break
 		}
+	}
+}
+
+// checkOptions checks what every simulated CA loop must hold: the options
+// carry the pods left after FilterOutSchedulable and nothing else, each
+// offered option has pods and nodes, and the chosen group got the node
+// count of its own option.
+func checkOptions(t *testing.T, u ScaleUp) {
+	t.Helper()
+	fit := map[string]bool{}
+	for _, m := range u.FitsExisting {
+		fit[m.Pod] = true
+	}
+	var ids []string
+	for _, o := range u.ExpansionOptions {
+		ids = append(ids, o.NodeGroup)
+		if len(o.Pods) == 0 || o.NodeCount == 0 {
+			t.Errorf("%s run: option %s offered with %d pods on %d nodes", u.Run, o.NodeGroup, len(o.Pods), o.NodeCount)
+		}
+		for _, p := range o.Pods {
+			if fit[p] || !slices.Contains(u.Pods, p) {
+				t.Errorf("%s run: option %s holds %s, which is not a pending pod CA left for a scale-up", u.Run, o.NodeGroup, p)
+			}
+		}
+		if o.NodeGroup == u.Chosen && o.NodeCount != u.NodeCount {
+			t.Errorf("%s run: grew %s by %d, its option says %d", u.Run, u.Chosen, u.NodeCount, o.NodeCount)
+		}
+		if o.NodeGroup == u.Chosen && u.Run == "archfit" && len(o.WrongArchPods) > 0 {
+			t.Errorf("archfit run: the expander chose %s, whose option holds pods that cannot run there: %v", o.NodeGroup, o.WrongArchPods)
+		}
+	}
+	if !slices.Equal(ids, u.Options) {
+		t.Errorf("%s run: options %v, expansion options %v", u.Run, u.Options, ids)
+	}
+	if u.Chosen != "" && !slices.Contains(u.Options, u.Chosen) {
+		t.Errorf("%s run: grew %s, which CA did not offer (%v)", u.Run, u.Chosen, u.Options)
+	}
+}
+
+// TestDemoStrandsAndMisSizes runs a scenario whose CA loops are forced,
+// whatever order the scheduler binds pods in: one arm64 node, no amd64
+// node, nine pods (web, api, 2 amd64-only billing, 3 arm64-only sensor-gw,
+// then a train Job pod and an amd64-only reports Job pod).
+//
+//   - default: everything fits the arm64 node until reports, which CA then
+//     counts into the arm64 option too: a mis-sized option.
+//   - pinned-priority: billing is pinned to amd64, so only the amd64 group
+//     is offered for it; nothing is mis-sized or stranded.
+//   - archfit: archfit-scheduler keeps billing off the arm64 node, which has
+//     room, so CA's FilterOutSchedulable fits billing there and does not
+//     scale up: billing is stranded until reports, which no longer fits,
+//     makes CA grow the amd64 group.
+func TestDemoStrandsAndMisSizes(t *testing.T) {
+	o := Defaults()
+	o.Size, o.Mix = 9, Mix{Multi: 34, AMD64: 33, ARM64: 33}
+	o.InitialAMD64, o.InitialARM64 = 0, 1
+	o.Runs = []string{"default", "pinned-priority", "archfit"}
+	var progress bytes.Buffer
+	o.Progress = &progress
+	rep, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, progress.String())
+	}
+	t.Logf("progress:\n%s", progress.String())
+	runs := map[string]RunReport{}
+	for _, r := range rep.Runs {
+		runs[r.Name] = r
+	}
+	loops := map[string][]ScaleUp{}
+	for _, u := range rep.ScaleUps {
+		checkOptions(t, u)
+		loops[u.Run] = append(loops[u.Run], u)
+	}
+
+	misSized := false
+	for _, u := range loops["default"] {
+		for _, eo := range u.ExpansionOptions {
+			if eo.NodeGroup == "ng-arm64" && len(eo.WrongArchPods) == 1 && strings.HasPrefix(eo.WrongArchPods[0], "reports-") {
+				misSized = true
+			}
+		}
+	}
+	if !misSized || runs["default"].MisSizedOptions == 0 {
+		t.Errorf("default run: no arm64 option sized for the amd64-only reports pod (%d mis-sized): %+v", runs["default"].MisSizedOptions, loops["default"])
+	}
+
+	p := runs["pinned-priority"]
+	if p.StrandedPods != 0 || p.MisSizedOptions != 0 || p.MisplacedPods != 0 || p.PendingPods != 0 {
+		t.Errorf("pinned-priority run: %d stranded, %d mis-sized options, %d misplaced, %d pending; want none", p.StrandedPods, p.MisSizedOptions, p.MisplacedPods, p.PendingPods)
+	}
+	amd64Alone := false
+	for _, u := range loops["pinned-priority"] {
+		amd64Alone = amd64Alone || (slices.Equal(u.Options, []string{"ng-amd64"}) && u.Chosen == "ng-amd64")
+	}
+	if !amd64Alone {
+		t.Errorf("pinned-priority run: no loop offered the amd64 group alone for the pinned billing pods: %+v", loops["pinned-priority"])
+	}
+
+	a := runs["archfit"]
+	var billing []string
+	for _, s := range a.Stranded {
+		if strings.HasPrefix(s.Pod, "billing-") && s.NodePlatform == "linux/arm64" && slices.Equal(s.ImagePlatforms, []string{"linux/amd64"}) {
+			billing = append(billing, s.Pod)
+		}
+	}
+	if len(billing) != 2 || a.StrandedPods != 2 {
+		t.Errorf("archfit run: stranded %+v; want the 2 billing pods, on the arm64 node in CA's simulation", a.Stranded)
+	}
+	if l := loops["archfit"]; len(l) < 2 || len(l[0].FitsExisting) != 2 || l[0].Chosen != "" || len(l[0].Options) != 0 {
+		t.Errorf("archfit run: first CA loop should fit both billing pods on the arm64 node and grow nothing: %+v", l)
+	} else if u := l[1]; u.Chosen != "ng-amd64" || len(u.FitsExisting) != 2 || len(u.ExpansionOptions) != 2 ||
+		len(u.ExpansionOptions[1].Pods) != 1 || !strings.HasPrefix(u.ExpansionOptions[1].Pods[0], "reports-") {
+		t.Errorf("archfit run: second CA loop should offer only the reports pod and grow ng-amd64: %+v", u)
+	}
+	if a.PendingPods != 0 || a.MisplacedPods != 0 {
+		t.Errorf("archfit run: %d pending, %d misplaced at the end; want none", a.PendingPods, a.MisplacedPods)
 	}
 }
 

@@ -21,12 +21,36 @@ import (
 	"github.com/archfit/archfit/internal/imageplatform"
 )
 
-type runSpec struct{ name, scheduler, expander, strategy string }
+// runSpec is one way to run the workload: who schedules its pods, who picks
+// the group CA grows, and what arch affinity the pods carry.
+type runSpec struct {
+	name, scheduler, expander, strategy string
+	// pinArch gives the workload's single-arch pods a hand-written
+	// kubernetes.io/arch required node affinity (In [their arch]) and its
+	// multi-arch pods none, as a careful team writes today.
+	pinArch bool
+	// placement is true for the run whose pods get their image-platform
+	// affinity written by archfit's placement webhook at admission, not by
+	// hand. Nothing in the demo reads it while the webhook is not wired in:
+	// until then that run's pods carry no arch affinity.
+	placement bool
+}
 
 var runSpecs = map[string]runSpec{
 	"default":          {name: "default", scheduler: "default-scheduler", expander: "least-waste (CA; ties at random)", strategy: "least-waste"},
 	"default-priority": {name: "default-priority", scheduler: "default-scheduler", expander: "priority (CA; arm64 first)", strategy: "priority"},
-	"archfit":          {name: "archfit", scheduler: "archfit-scheduler", expander: "grpc (archfit-expander), then least-waste", strategy: "archfit"},
+	"pinned-priority":  {name: "pinned-priority", scheduler: "default-scheduler", expander: "priority (CA; arm64 first)", strategy: "priority", pinArch: true},
+	"archfit":          {name: "archfit", scheduler: "archfit-scheduler", expander: "grpc (archfit-expander), then least-waste", strategy: "archfit", placement: true},
+}
+
+// runNames lists the runs a user can select, for messages.
+func runNames() []string {
+	names := make([]string, 0, len(runSpecs))
+	for n := range runSpecs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // namespace holds a run's workloads.
@@ -89,28 +113,55 @@ func (e *env) nodeName(prefix string) string {
 	return fmt.Sprintf("%s-%04d", prefix, e.seq)
 }
 
-func (e *env) podTemplate(run, scheduler string, w workload) corev1.PodTemplateSpec {
-	return corev1.PodTemplateSpec{
+func (e *env) podTemplate(spec runSpec, w workload) corev1.PodTemplateSpec {
+	t := corev1.PodTemplateSpec{
 		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": w.name}},
 		Spec: corev1.PodSpec{
-			SchedulerName: scheduler,
-			// Keeps each run on its own nodes, like two clusters; ArchFit
-			// ignores this label. No arch affinity, as most teams write.
-			NodeSelector:  map[string]string{runLabel: run},
+			SchedulerName: spec.scheduler,
+			// Keeps each run on its own nodes, like separate clusters;
+			// ArchFit ignores this label. No arch affinity unless the run
+			// pins it, as most teams write.
+			NodeSelector:  map[string]string{runLabel: spec.name},
 			RestartPolicy: map[bool]corev1.RestartPolicy{true: corev1.RestartPolicyNever, false: corev1.RestartPolicyAlways}[w.job],
 			Containers: []corev1.Container{{Name: w.name, Image: e.refs[w.image], Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
 				corev1.ResourceCPU: resource.MustParse(w.cpu), corev1.ResourceMemory: resource.MustParse(w.memory)}}}},
 		},
 	}
+	if arch := singleArch(w.image); spec.pinArch && arch != "" {
+		t.Spec.Affinity = archAffinity(arch)
+	}
+	return t
 }
 
-func (e *env) createWorkloads(ctx context.Context, run, scheduler string, jobs bool) (int, error) {
+// singleArch is the one architecture an image is built for, or "" for a
+// multi-arch image.
+func singleArch(key string) string {
+	ps := images[key].platforms
+	if len(ps) != 1 {
+		return ""
+	}
+	parts := strings.Split(ps[0], "/")
+	if len(parts) < 2 {
+		return ""
+	}
+	return parts[1]
+}
+
+// archAffinity is the required node affinity a team writes by hand to keep
+// a single-arch image on its arch.
+func archAffinity(arch string) *corev1.Affinity {
+	return &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+		NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{
+			{Key: imageplatform.LabelArch, Operator: corev1.NodeSelectorOpIn, Values: []string{arch}}}}}}}}
+}
+
+func (e *env) createWorkloads(ctx context.Context, spec runSpec, jobs bool) (int, error) {
 	n := 0
 	for _, w := range plan(e.o.Size, e.o.Mix) {
 		if w.job != jobs {
 			continue
 		}
-		c, err := e.createWorkload(ctx, run, scheduler, w)
+		c, err := e.createWorkload(ctx, spec, w)
 		if err != nil {
 			return 0, err
 		}
@@ -119,17 +170,18 @@ func (e *env) createWorkloads(ctx context.Context, run, scheduler string, jobs b
 	return n, nil
 }
 
-func (e *env) createWorkload(ctx context.Context, run, scheduler string, w workload) (int, error) {
+func (e *env) createWorkload(ctx context.Context, spec runSpec, w workload) (int, error) {
 	{
+		run := spec.name
 		r := int32(w.replicas)
 		sel := &metav1.LabelSelector{MatchLabels: map[string]string{"app": w.name}}
 		var err error
 		if w.job {
 			_, err = e.cp.Client.BatchV1().Jobs(namespace(run)).Create(ctx, &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: w.name},
-				Spec: batchv1.JobSpec{Parallelism: &r, Completions: &r, Template: e.podTemplate(run, scheduler, w)}}, metav1.CreateOptions{})
+				Spec: batchv1.JobSpec{Parallelism: &r, Completions: &r, Template: e.podTemplate(spec, w)}}, metav1.CreateOptions{})
 		} else {
 			_, err = e.cp.Client.AppsV1().Deployments(namespace(run)).Create(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: w.name},
-				Spec: appsv1.DeploymentSpec{Replicas: &r, Selector: sel, Template: e.podTemplate(run, scheduler, w)}}, metav1.CreateOptions{})
+				Spec: appsv1.DeploymentSpec{Replicas: &r, Selector: sel, Template: e.podTemplate(spec, w)}}, metav1.CreateOptions{})
 		}
 		if err != nil {
 			return 0, err
@@ -193,11 +245,15 @@ func (e *env) run(ctx context.Context, spec runSpec) (*RunReport, []ScaleUp, err
 	if err := e.addNodes(ctx, run, gs[1], e.o.InitialARM64); err != nil {
 		return nil, nil, err
 	}
-	deployed, err := e.createWorkloads(ctx, run, spec.scheduler, false)
+	deployed, err := e.createWorkloads(ctx, spec, false)
 	if err != nil {
 		return nil, nil, err
 	}
-	e.progress("%s run: %d Deployment pods created (no arch affinity)", run, deployed)
+	affinity := "no arch affinity"
+	if spec.pinArch {
+		affinity = "single-arch ones pinned to their arch by hand"
+	}
+	e.progress("%s run: %d Deployment pods created (%s)", run, deployed, affinity)
 	if _, err := e.settle(ctx, run, deployed); err != nil {
 		return nil, nil, err
 	}
@@ -209,87 +265,148 @@ func (e *env) run(ctx context.Context, spec runSpec) (*RunReport, []ScaleUp, err
 		if !w.job {
 			continue
 		}
-		n, err := e.createWorkload(ctx, run, spec.scheduler, w)
+		n, err := e.createWorkload(ctx, spec, w)
 		if err != nil {
 			return nil, nil, err
 		}
 		total += n
 		e.progress("%s run: Job %s arrives with %d pods", run, w.name, n)
-		more, err := e.autoscale(ctx, run, spec.strategy, total, rng)
+		more, err := e.autoscale(ctx, spec, total, rng)
 		if err != nil {
 			return nil, nil, err
 		}
 		ups = append(ups, more...)
 	}
-	removed, err := e.scaleDown(ctx, run)
+	// The pods CA's FilterOutSchedulable places on existing nodes stay in
+	// the snapshot its scale-down reads, so a node holding one of them is
+	// not empty to CA: the stranded pods keep their node, and stay pending.
+	pods, err := e.settle(ctx, run, total)
+	if err != nil {
+		return nil, nil, err
+	}
+	nodes, pending, err := e.snapshot(ctx, run, pods)
+	if err != nil {
+		return nil, nil, err
+	}
+	stranded, _ := filterOutSchedulable(pending, nodes)
+	keep := map[string]bool{}
+	for _, m := range stranded {
+		keep[m.node.node.Name] = true
+	}
+	removed, err := e.scaleDown(ctx, run, keep)
 	if err != nil {
 		return nil, nil, err
 	}
 	if removed > 0 {
 		e.progress("%s run: [simulated CA] %d empty nodes scaled down", run, removed)
 	}
-	rr, err := e.summarize(ctx, spec)
+	rr, err := e.summarize(ctx, spec, ups, stranded)
 	if err != nil {
 		return nil, nil, err
 	}
-	e.progress("%s run: %v pods by arch, %d on an arch their images lack, %d pending, %.4f %s/hour", run, rr.PodsByArch, rr.MisplacedPods, rr.PendingPods, rr.CostPerHour, e.table.Currency)
+	e.progress("%s run: %v pods by arch, %d on an arch their images lack, %d pending, %d stranded by CA at some point, %.4f %s/hour",
+		run, rr.PodsByArch, rr.MisplacedPods, rr.PendingPods, rr.StrandedPods, rr.CostPerHour, e.table.Currency)
 	return rr, ups, nil
 }
 
 // autoscale runs simulated CA loops until nothing is pending, a loop adds
 // nothing, or a safety limit.
-func (e *env) autoscale(ctx context.Context, run, strategy string, total int, rng *rand.Rand) ([]ScaleUp, error) {
+func (e *env) autoscale(ctx context.Context, spec runSpec, total int, rng *rand.Rand) ([]ScaleUp, error) {
+	run := spec.name
 	var ups []ScaleUp
 	for loop := 0; loop < 6; loop++ {
 		pods, err := e.settle(ctx, run, total)
 		if err != nil {
 			return nil, err
 		}
-		var pending []*corev1.Pod
-		for i := range pods {
-			if pods[i].Spec.NodeName == "" {
-				pending = append(pending, &pods[i])
-			}
+		nodes, pending, err := e.snapshot(ctx, run, pods)
+		if err != nil {
+			return nil, err
 		}
 		if len(pending) == 0 {
 			return ups, nil
 		}
-		up, err := e.scaleUp(ctx, run, strategy, pending, rng)
+		up, err := e.caLoop(ctx, spec, nodes, pending, rng)
 		if err != nil {
 			return nil, err
 		}
 		ups = append(ups, *up)
 		if up.Chosen == "" {
-			e.progress("%s run: [simulated CA] %d pods pending; the expander vetoed every group: nothing grows", run, len(pending))
+			e.progress("%s run: [simulated CA] %d pods pending, %d of them fit existing nodes in CA's simulation: nothing grows. %s", run, len(pending), len(up.FitsExisting), up.Why)
 			return ups, nil
 		}
-		e.progress("%s run: [simulated CA] %d pods pending → grow %s by %d (least-waste would pick %s, priority %s). %s",
-			run, len(pending), up.Chosen, up.NodeCount, up.LeastWaste, up.Priority, up.Why)
+		e.progress("%s run: [simulated CA] %d pods pending, %d fit existing nodes in CA's simulation → grow %s by %d (least-waste would pick %s, priority %s). %s",
+			run, len(pending), len(up.FitsExisting), up.Chosen, up.NodeCount, up.LeastWaste, up.Priority, up.Why)
 	}
 	_, err := e.settle(ctx, run, total)
 	return ups, err
 }
 
-// scaleUp simulates one CA loop: every group is an option holding the
-// pending pods (CA's simulation runs the default plugins only, so every
-// group "fits"), with a first-fit-decreasing node count.
-func (e *env) scaleUp(ctx context.Context, run, strategy string, pending []*corev1.Pod, rng *rand.Rand) (*ScaleUp, error) {
+// snapshot is what CA's cluster snapshot holds for a run (the run's nodes
+// in name order, with the pods bound to them) and the pods CA counts as
+// unschedulable: unbound, not being deleted, not nominated for a node, and
+// marked Unschedulable by the scheduler (kube_util's
+// ArrangePodsBySchedulability).
+func (e *env) snapshot(ctx context.Context, run string, pods []corev1.Pod) ([]*simNode, []*corev1.Pod, error) {
+	list, err := e.cp.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: labels.Set{runLabel: run}.String()})
+	if err != nil {
+		return nil, nil, err
+	}
+	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
+	bound := map[string][]*corev1.Pod{}
+	var pending []*corev1.Pod
+	for i := range pods {
+		p := &pods[i]
+		if p.Spec.NodeName != "" {
+			bound[p.Spec.NodeName] = append(bound[p.Spec.NodeName], p)
+			continue
+		}
+		if p.DeletionTimestamp != nil || p.Status.NominatedNodeName != "" {
+			continue
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+				pending = append(pending, p)
+			}
+		}
+	}
+	var nodes []*simNode
+	for i := range list.Items {
+		n := &list.Items[i]
+		nodes = append(nodes, newSimNode(n, bound[n.Name]))
+	}
+	return nodes, pending, nil
+}
+
+// caLoop simulates one CA loop, RunOnce to the expander: FilterOutSchedulable
+// drops the pending pods CA's simulation fits on existing nodes, the rest
+// become per-group expansion options, the expander picks one, and its
+// group grows.
+func (e *env) caLoop(ctx context.Context, spec runSpec, nodes []*simNode, pending []*corev1.Pod, rng *rand.Rand) (*ScaleUp, error) {
+	run := spec.name
 	up := &ScaleUp{Run: run}
-	var podBytes [][]byte
 	for _, p := range pending {
 		up.Pods = append(up.Pods, p.Name)
-		b, err := p.Marshal()
-		if err != nil {
-			return nil, err
-		}
-		podBytes = append(podBytes, b)
 		if e.amd64Only(ctx, p) {
 			up.AMD64OnlyPods = append(up.AMD64OnlyPods, p.Name)
 		}
 	}
+	moved, remaining := filterOutSchedulable(pending, nodes)
+	for i, m := range moved {
+		up.FitsExisting = append(up.FitsExisting, podOnNode(m))
+		if i < 5 {
+			e.progress("%s run: [simulated CA] FilterOutSchedulable: Pod %s/%s can be moved to %s", run, m.pod.Namespace, m.pod.Name, m.node.node.Name)
+		} else if i == 5 {
+			e.progress("%s run: [simulated CA] FilterOutSchedulable: and %d more", run, len(moved)-5)
+		}
+	}
+	if len(remaining) == 0 {
+		up.Why = "FilterOutSchedulable fits every pending pod on an existing node (in-tree plugins only): no scale-up, no expander call"
+		return up, nil
+	}
+
 	req := &protos.BestOptionsRequest{NodeBytesMap: map[string][]byte{}}
-	counts := map[string]int{}
-	waste := map[string]float64{}
+	var templates []template
 	arch := map[string]string{}
 	for _, g := range e.groups() {
 		tmpl := e.node(run, g, e.nodeName("template-node-for-"+g.id), true)
@@ -298,14 +415,38 @@ func (e *env) scaleUp(ctx context.Context, run, strategy string, pending []*core
 			return nil, err
 		}
 		req.NodeBytesMap[g.id] = b
-		counts[g.id], waste[g.id] = binpack(pending, tmpl)
+		templates = append(templates, template{id: g.id, node: tmpl})
 		arch[g.id] = g.arch
-		req.Options = append(req.Options, &protos.Option{NodeGroupId: g.id, NodeCount: int32(counts[g.id]), PodBytes: podBytes})
-		up.Options = append(up.Options, g.id)
+	}
+	opts := expansionOptions(remaining, templates)
+	counts := map[string]int{}
+	waste := map[string]float64{}
+	for _, o := range opts {
+		eo := ExpansionOption{NodeGroup: o.id, Arch: arch[o.id], NodeCount: o.nodeCount}
+		var podBytes [][]byte
+		for _, p := range o.pods {
+			b, err := p.Marshal()
+			if err != nil {
+				return nil, err
+			}
+			podBytes = append(podBytes, b)
+			eo.Pods = append(eo.Pods, p.Name)
+			if pp := e.platformsOf(ctx, p); !pp.Allows("linux", eo.Arch) {
+				eo.WrongArchPods = append(eo.WrongArchPods, p.Name)
+			}
+		}
+		req.Options = append(req.Options, &protos.Option{NodeGroupId: o.id, NodeCount: int32(o.nodeCount), PodBytes: podBytes})
+		up.Options = append(up.Options, o.id)
+		up.ExpansionOptions = append(up.ExpansionOptions, eo)
+		counts[o.id], waste[o.id] = o.nodeCount, o.waste()
+	}
+	if len(opts) == 0 {
+		up.Why = "no expansion options: no group's template node fits a remaining pod"
+		return up, nil
 	}
 	up.LeastWaste = leastWaste(up.Options, waste, rng)
-	up.Priority = "ng-arm64" // a priority expander with ".*arm64.*" above ".*": what the field runs today
-	switch strategy {
+	up.Priority = priorityArm64First(up.Options, rng)
+	switch spec.strategy {
 	case "least-waste":
 		up.Chosen = up.LeastWaste
 		up.Why = "least-waste cannot see images"
@@ -326,7 +467,7 @@ func (e *env) scaleUp(ctx context.Context, run, strategy string, pending []*core
 		}
 		switch len(up.Expander) {
 		case 0:
-			up.Why = "archfit-expander: no group can run these images"
+			up.Why = "archfit-expander: no offered group can run these images"
 			return up, nil
 		case 1:
 			up.Chosen = up.Expander[0]
@@ -343,40 +484,6 @@ func (e *env) scaleUp(ctx context.Context, run, strategy string, pending []*core
 		}
 	}
 	return up, fmt.Errorf("chosen group %q is unknown", up.Chosen)
-}
-
-// binpack estimates the nodes a group needs for the pods (first fit,
-// largest CPU first, as CA's estimator) and the wasted CPU+memory share.
-func binpack(pods []*corev1.Pod, tmpl *corev1.Node) (int, float64) {
-	capCPU := float64(tmpl.Status.Allocatable.Cpu().MilliValue())
-	capMem := float64(tmpl.Status.Allocatable.Memory().Value())
-	type req struct{ cpu, mem float64 }
-	var rs []req
-	var sumCPU, sumMem float64
-	for _, p := range pods {
-		c, m := cost.PodRequests(&p.Spec)
-		r := req{cpu: float64(c), mem: float64(m)}
-		rs = append(rs, r)
-		sumCPU, sumMem = sumCPU+r.cpu, sumMem+r.mem
-	}
-	sort.Slice(rs, func(i, j int) bool { return rs[i].cpu > rs[j].cpu })
-	var nodes []req // free capacity per new node
-	for _, r := range rs {
-		placed := false
-		for i := range nodes {
-			if nodes[i].cpu >= r.cpu && nodes[i].mem >= r.mem {
-				nodes[i].cpu -= r.cpu
-				nodes[i].mem -= r.mem
-				placed = true
-				break
-			}
-		}
-		if !placed {
-			nodes = append(nodes, req{cpu: capCPU - r.cpu, mem: capMem - r.mem})
-		}
-	}
-	n := float64(len(nodes))
-	return len(nodes), (n*capCPU-sumCPU)/(n*capCPU) + (n*capMem-sumMem)/(n*capMem)
 }
 
 // leastWaste picks the option with the least wasted CPU+memory, breaking
@@ -396,8 +503,29 @@ func leastWaste(ids []string, waste map[string]float64, rng *rand.Rand) string {
 	return tied[rng.Intn(len(tied))]
 }
 
-// scaleDown removes nodes without pods, as CA does for unneeded nodes.
-func (e *env) scaleDown(ctx context.Context, run string) (int, error) {
+// priorityArm64First is CA's priority expander with ".*arm64.*" above
+// ".*", what the field runs today, over the options CA offered: arm64 when
+// it is offered, else the rest, ties at random as CA's fallback.
+func priorityArm64First(ids []string, rng *rand.Rand) string {
+	var top []string
+	for _, id := range ids {
+		if strings.Contains(id, "arm64") {
+			top = append(top, id)
+		}
+	}
+	if len(top) == 0 {
+		top = append(top, ids...)
+	}
+	sort.Strings(top)
+	if len(top) == 1 {
+		return top[0]
+	}
+	return top[rng.Intn(len(top))]
+}
+
+// scaleDown removes nodes without pods, as CA does for unneeded nodes;
+// keep names the nodes CA's snapshot still places a pending pod on.
+func (e *env) scaleDown(ctx context.Context, run string, keep map[string]bool) (int, error) {
 	nodes, err := e.cp.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: labels.Set{runLabel: run}.String()})
 	if err != nil {
 		return 0, err
@@ -412,7 +540,7 @@ func (e *env) scaleDown(ctx context.Context, run string) (int, error) {
 	}
 	removed := 0
 	for _, n := range nodes.Items {
-		if used[n.Name] {
+		if used[n.Name] || keep[n.Name] {
 			continue
 		}
 		if err := e.cp.Client.CoreV1().Nodes().Delete(ctx, n.Name, metav1.DeleteOptions{}); err != nil {
@@ -435,9 +563,39 @@ func (e *env) amd64Only(ctx context.Context, p *corev1.Pod) bool {
 	return pp.Allows("linux", "amd64") && !pp.AllowsArch("arm64")
 }
 
-func (e *env) summarize(ctx context.Context, spec runSpec) (*RunReport, error) {
+func podOnNode(m podMove) PodOnNode {
+	os, arch, _ := imageplatform.NodePlatform(m.node.node)
+	return PodOnNode{Pod: m.pod.Name, Node: m.node.node.Name, NodePlatform: os + "/" + arch}
+}
+
+// summarize reports a run's end state. Stranded pods are those any of the
+// run's CA loops, or a last FilterOutSchedulable pass (stillStranded),
+// left pending because CA's simulation fit them on an existing node.
+func (e *env) summarize(ctx context.Context, spec runSpec, ups []ScaleUp, stillStranded []podMove) (*RunReport, error) {
 	run := spec.name
 	rr := &RunReport{Name: run, Scheduler: spec.scheduler, Expander: spec.expander, PodsByArch: map[string]int{}, NodesByGroup: map[string]int{}}
+	stranded := map[string]*StrandedPod{}
+	strand := func(m PodOnNode) *StrandedPod {
+		if s := stranded[m.Pod]; s != nil {
+			return s
+		}
+		s := &StrandedPod{Pod: m.Pod, Node: m.Node, NodePlatform: m.NodePlatform}
+		stranded[m.Pod] = s
+		return s
+	}
+	for _, u := range ups {
+		for _, o := range u.ExpansionOptions {
+			if len(o.WrongArchPods) > 0 {
+				rr.MisSizedOptions++
+			}
+		}
+		for _, m := range u.FitsExisting {
+			strand(m)
+		}
+	}
+	for _, m := range stillStranded {
+		strand(podOnNode(m)).PendingAtEnd = true
+	}
 	nodes, err := e.cp.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: labels.Set{runLabel: run}.String()})
 	if err != nil {
 		return nil, err
@@ -458,6 +616,10 @@ func (e *env) summarize(ctx context.Context, spec runSpec) (*RunReport, error) {
 	}
 	for i := range pods.Items {
 		p := &pods.Items[i]
+		if s := stranded[p.Name]; s != nil {
+			s.ImagePlatforms = allowedPlatforms(e.platformsOf(ctx, p))
+			rr.Stranded = append(rr.Stranded, *s)
+		}
 		n := byName[p.Spec.NodeName]
 		if n == nil {
 			rr.PendingPods++
@@ -467,13 +629,19 @@ func (e *env) summarize(ctx context.Context, spec runSpec) (*RunReport, error) {
 		rr.PodsByArch[arch]++
 		if pp := e.platformsOf(ctx, p); !pp.Allows(os, arch) {
 			rr.MisplacedPods++
-			var allowed []string
-			for _, a := range pp.Allowed {
-				allowed = append(allowed, a.String())
-			}
-			rr.Misplaced = append(rr.Misplaced, Misplacement{Pod: p.Name, Node: n.Name, NodePlatform: os + "/" + arch, ImagePlatforms: allowed})
+			rr.Misplaced = append(rr.Misplaced, Misplacement{Pod: p.Name, Node: n.Name, NodePlatform: os + "/" + arch, ImagePlatforms: allowedPlatforms(pp)})
 		}
 	}
 	sort.Slice(rr.Misplaced, func(i, j int) bool { return rr.Misplaced[i].Pod < rr.Misplaced[j].Pod })
+	sort.Slice(rr.Stranded, func(i, j int) bool { return rr.Stranded[i].Pod < rr.Stranded[j].Pod })
+	rr.StrandedPods = len(rr.Stranded)
 	return rr, nil
+}
+
+func allowedPlatforms(pp imageplatform.PodPlatforms) []string {
+	var out []string
+	for _, a := range pp.Allowed {
+		out = append(out, a.String())
+	}
+	return out
 }
