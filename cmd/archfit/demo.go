@@ -26,14 +26,19 @@ func newDemoCommand() *cobra.Command {
 kube-apiserver, the Deployment/ReplicaSet/Job controllers, kube-scheduler with
 the shipped archfit-scheduler profile (plus a default-scheduler profile),
 archfit-expander over gRPC + TLS, and an OCI registry holding a realistic mix
-of images. It runs the same workload twice, under the default scheduler with
-cluster-autoscaler's least-waste expander and under archfit, and reports pods
-per arch, pods placed on an arch their images lack (would-be exec format
-errors), nodes and cost per hour, and the saving.
+of images. It runs the same workload side by side: under the default
+scheduler with cluster-autoscaler's least-waste expander, under the default
+scheduler with single-arch pods pinned to their arch by hand and CA's
+priority expander (arm64 first), and under archfit. It reports pods per arch,
+pods placed on an arch their images lack (would-be exec format errors), pods
+CA stranded, expansion options sized for pods that cannot run there, nodes
+and cost per hour, and archfit's saving over the first run.
 
-Cluster-autoscaler's loop is simulated (template nodes, pending pods per
-option, least-waste and priority computed as CA does); it is not CA.
-Progress goes to stderr; the report to stdout.`,
+Cluster-autoscaler's loop is simulated as CA 1.36.1 runs it: pending pods that
+its scheduling simulation fits on existing nodes get no scale-up, each node
+group's option holds the pods its template node takes, the node count is a
+binpacking estimate, and least-waste and priority are computed as CA does;
+it is not CA. Progress goes to stderr; the report to stdout.`,
 		Example: `  archfit demo
   archfit demo --size 60 --mix multi:50,amd64:40,arm64:10 -o json
   archfit demo --price-table my-prices.yaml --amd64-instance-type c6i.xlarge --arm64-instance-type c7g.xlarge`,
@@ -73,7 +78,7 @@ Progress goes to stderr; the report to stdout.`,
 	f.StringVar(&o.ARM64Type, "arm64-instance-type", o.ARM64Type, "instance type of the arm64 node group")
 	f.IntVar(&o.InitialAMD64, "initial-amd64-nodes", o.InitialAMD64, "amd64 nodes before the workload arrives")
 	f.IntVar(&o.InitialARM64, "initial-arm64-nodes", o.InitialARM64, "arm64 nodes before the workload arrives")
-	f.StringSliceVar(&o.Runs, "runs", o.Runs, "runs to compare: default (default scheduler + least-waste), default-priority (default scheduler + priority, arm64 first), archfit")
+	f.StringSliceVar(&o.Runs, "runs", o.Runs, "runs to compare: default (default scheduler + least-waste), default-priority (default scheduler + priority, arm64 first), pinned-priority (the same, single-arch pods pinned to their arch by hand), archfit")
 	f.BoolVar(&verbose, "verbose", false, "show the embedded components' logs")
 	f.Int64Var(&o.Seed, "seed", o.Seed, "seed for cluster-autoscaler's random tie-breaking between equally wasteful groups")
 	return cmd
@@ -82,9 +87,9 @@ Progress goes to stderr; the report to stdout.`,
 func printReport(w io.Writer, r *demo.Report) {
 	fmt.Fprintf(w, "\narchfit demo (%s)\n\n", r.Simulation)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "RUN\tSCHEDULER\tEXPANDER\tPODS BY ARCH\tON AN ARCH THEIR IMAGES LACK\tPENDING\tNODES\tNODE-HOURS/DAY\t%s/HOUR\n", r.Currency)
+	fmt.Fprintf(tw, "RUN\tSCHEDULER\tEXPANDER\tPODS BY ARCH\tON AN ARCH THEIR IMAGES LACK\tPENDING\tSTRANDED\tMIS-SIZED OPTIONS\tNODES\tNODE-HOURS/DAY\t%s/HOUR\n", r.Currency)
 	for _, run := range r.Runs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%.0f\t%.4f\n", run.Name, run.Scheduler, run.Expander, kv(run.PodsByArch), run.MisplacedPods, run.PendingPods, kv(run.NodesByGroup), run.NodeHours, run.CostPerHour)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%.0f\t%.4f\n", run.Name, run.Scheduler, run.Expander, kv(run.PodsByArch), run.MisplacedPods, run.PendingPods, run.StrandedPods, run.MisSizedOptions, kv(run.NodesByGroup), run.NodeHours, run.CostPerHour)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\nSaving with archfit: %.2f%% of the default run's cost per hour.\n", r.SavingsPercent)
@@ -96,20 +101,70 @@ func printReport(w io.Writer, r *demo.Report) {
 			}
 		}
 	}
+	for _, run := range r.Runs {
+		if len(run.Stranded) > 0 {
+			fmt.Fprintf(w, "\nStranded in the %s run (pending, but CA's FilterOutSchedulable fit them on an existing node their scheduler refuses, so CA did not scale up for them):\n", run.Name)
+			for _, s := range run.Stranded {
+				end := "placed after a later scale-up"
+				if s.PendingAtEnd {
+					end = "still pending at the end"
+				}
+				fmt.Fprintf(w, "  %s fit %s (%s) in CA's simulation; its images are built for %s; %s\n", s.Pod, s.Node, s.NodePlatform, strings.Join(s.ImagePlatforms, ", "), end)
+			}
+		}
+	}
 	if len(r.ScaleUps) > 0 {
-		fmt.Fprintln(w, "\nScale-ups (simulated cluster-autoscaler loops):")
+		fmt.Fprintln(w, "\nSimulated cluster-autoscaler loops (OPTIONS: pods in each node group's option → the nodes CA estimated for them):")
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "RUN\tPENDING\tAMD64-ONLY\tCHOSEN\tNODES\tLEAST-WASTE\tPRIORITY (arm64 first)\tWHY")
+		fmt.Fprintln(tw, "RUN\tLOOP\tPENDING\tAMD64-ONLY\tFIT EXISTING NODES\tOPTIONS\tCHOSEN\tNODES\tLEAST-WASTE\tPRIORITY (arm64 first)\tWHY")
+		loops := map[string]int{}
 		for _, u := range r.ScaleUps {
+			loops[u.Run]++
 			chosen := u.Chosen
-			if chosen == "" {
+			switch {
+			case chosen != "":
+			case len(u.Options) == 0:
+				chosen = "(no scale-up)"
+			default:
 				chosen = "(vetoed)"
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%s\t%s\t%s\n", u.Run, len(u.Pods), len(u.AMD64OnlyPods), chosen, u.NodeCount, u.LeastWaste, u.Priority, u.Why)
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%s\t%d\t%s\t%s\t%s\n", u.Run, loops[u.Run], len(u.Pods), len(u.AMD64OnlyPods), len(u.FitsExisting), options(u), chosen, u.NodeCount, dash(u.LeastWaste), dash(u.Priority), u.Why)
 		}
 		tw.Flush()
+		loops = map[string]int{}
+		header := false
+		for _, u := range r.ScaleUps {
+			loops[u.Run]++
+			for _, o := range u.ExpansionOptions {
+				if len(o.WrongArchPods) == 0 {
+					continue
+				}
+				if !header {
+					fmt.Fprintln(w, "\nMis-sized options (CA counted pods into a group whose arch their images lack, and sized the group for them):")
+					header = true
+				}
+				fmt.Fprintf(w, "  %s loop %d: %s held %d pod(s), of which %s lack %s\n", u.Run, loops[u.Run], o.NodeGroup, len(o.Pods), strings.Join(o.WrongArchPods, ", "), o.Arch)
+			}
+		}
 	}
 	fmt.Fprintf(w, "\nRandom tie-breaks seeded with %d; took %.1fs.\n", r.Seed, r.DurationSec)
+}
+
+// options is a loop's expansion options: group, pods, nodes, and how many
+// of the pods cannot run on the group's arch.
+func options(u demo.ScaleUp) string {
+	if len(u.ExpansionOptions) == 0 {
+		return "-"
+	}
+	var parts []string
+	for _, o := range u.ExpansionOptions {
+		s := fmt.Sprintf("%s %d→%d", o.NodeGroup, len(o.Pods), o.NodeCount)
+		if n := len(o.WrongArchPods); n > 0 {
+			s += fmt.Sprintf(" (%d lack %s)", n, o.Arch)
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func kv(m map[string]int) string {
