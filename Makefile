@@ -39,13 +39,15 @@ e2e:
 # Benchmarks only; no wall-clock thresholds live in `make test`. The Go
 # micro-benchmarks run first; then one driver process measures scheduler
 # throughput (default vs archfit profile, same run), the expander, the
-# resolver and the outcome, and prints one summary table. BENCH.md explains.
+# resolver, placement's admission latency and pod creation rate with and
+# without its webhook, and the outcome, and prints one summary table.
+# BENCH.md explains.
 BENCH_NODES ?= 1000
 BENCH_PODS  ?= 3000
 bench:
 	@mkdir -p $(BIN)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCH_TIME) \
-	  ./internal/imageplatform/ ./plugins/archfit/ ./expander/app/ > $(BIN)/gobench.txt \
+	  ./internal/imageplatform/ ./plugins/archfit/ ./expander/app/ ./internal/placement/ > $(BIN)/gobench.txt \
 	  || { cat $(BIN)/gobench.txt; exit 1; }
 	@cat $(BIN)/gobench.txt
 	$(GO) build -o $(BIN)/archfit-bench ./test/bench

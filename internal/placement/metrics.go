@@ -26,7 +26,7 @@ func NewMetrics(reg prometheus.Registerer, gated func() float64) *Metrics {
 		AdmissionDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "archfit_placement_admission_duration_seconds",
 			Help:    "Time to answer one admission review, decoding to encoding.",
-			Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+			Buckets: []float64{.0001, .00025, .0005, .001, .002, .003, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}),
 		Ungated: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "archfit_placement_ungated_total",

@@ -26,7 +26,7 @@ import (
 	"github.com/archfit/archfit/internal/imageplatform"
 )
 
-func newWebhook(t *testing.T) (*Webhook, *Metrics) {
+func newWebhook(t testing.TB) (*Webhook, *Metrics) {
 	t.Helper()
 	m := NewMetrics(prometheus.NewRegistry(), nil)
 	sel, err := labels.Parse("archfit.dev/placement=enabled")

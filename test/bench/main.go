@@ -31,18 +31,20 @@ type row struct {
 
 func main() {
 	var (
-		nodes   = flag.String("nodes", "1000", "comma-separated node counts for the throughput benchmark (500,1000,5000)")
-		pods    = flag.Int("pods", 3000, "pods scheduled per profile in the throughput benchmark")
-		images  = flag.Int("images", 1000, "distinct images for the cold resolver and expander benchmarks")
-		outcome = flag.Int("outcome-size", 60, "pods in the outcome workload")
-		gobench = flag.String("gobench", "", "file with `go test -bench` output to summarise")
-		profile = flag.String("cpuprofile", "bin/archfit-throughput.pprof", "CPU profile of the archfit throughput run")
-		skip    = flag.String("skip", "", "comma-separated sections to skip: throughput,expander,resolver,outcome")
-		verbose = flag.Bool("verbose", false, "show the embedded components' logs")
-		pinned  = flag.String("pinned-order", "DAADADDADAAD", "order of the throughput rounds for pods of ReplicaSets whose single-arch ones are pinned to their arch by a nodeSelector, so that both profiles place every pod correctly (the goal's workload), in blocks of four with two of each profile: D default-scheduler, A archfit-scheduler; empty skips them")
-		order   = flag.String("order", "", "order of the throughput rounds for the same pods without pins, which the default profile places on the wrong arch 13% of the time, as for -pinned-order; empty (the default, to keep a cold make bench under 15 minutes) skips them")
-		bare    = flag.String("bare-order", "", "order of the throughput rounds for bare pods (no controller, as upstream's scheduler_perf), as for -pinned-order; empty (the default, to keep a cold make bench under 15 minutes) skips them")
-		floor   = flag.String("floor-order", "", "order of the throughput rounds that measure the framework's floor: the pinned pods with default-scheduler (D) and with the default profile plus a Score plugin that does nothing (N), in blocks of four with two of each; empty (the default) skips them")
+		nodes          = flag.String("nodes", "1000", "comma-separated node counts for the throughput benchmark (500,1000,5000)")
+		pods           = flag.Int("pods", 3000, "pods scheduled per profile in the throughput benchmark")
+		images         = flag.Int("images", 1000, "distinct images for the cold resolver and expander benchmarks")
+		outcome        = flag.Int("outcome-size", 60, "pods in the outcome workload")
+		gobench        = flag.String("gobench", "", "file with `go test -bench` output to summarise")
+		profile        = flag.String("cpuprofile", "bin/archfit-throughput.pprof", "CPU profile of the archfit throughput run")
+		skip           = flag.String("skip", "", "comma-separated sections to skip: throughput,expander,resolver,placement,outcome")
+		verbose        = flag.Bool("verbose", false, "show the embedded components' logs")
+		pinned         = flag.String("pinned-order", "DAADADDADAAD", "order of the throughput rounds for pods of ReplicaSets whose single-arch ones are pinned to their arch by a nodeSelector, so that both profiles place every pod correctly (the goal's workload), in blocks of four with two of each profile: D default-scheduler, A archfit-scheduler; empty skips them")
+		order          = flag.String("order", "", "order of the throughput rounds for the same pods without pins, which the default profile places on the wrong arch 13% of the time, as for -pinned-order; empty (the default, to keep a cold make bench under 15 minutes) skips them")
+		bare           = flag.String("bare-order", "", "order of the throughput rounds for bare pods (no controller, as upstream's scheduler_perf), as for -pinned-order; empty (the default, to keep a cold make bench under 15 minutes) skips them")
+		placementPods  = flag.Int("placement-pods", 1000, "pods created per round in the placement benchmark")
+		placementOrder = flag.String("placement-order", "WOOWOWWOFOOF", "order of the placement benchmark's rounds: W with archfit-placement's webhook configuration installed, F with a floor webhook (decode, one-op patch) in its place, O with none; blocks of four, two O and two of W or F")
+		floor          = flag.String("floor-order", "", "order of the throughput rounds that measure the framework's floor: the pinned pods with default-scheduler (D) and with the default profile plus a Score plugin that does nothing (N), in blocks of four with two of each; empty (the default) skips them")
 	)
 	flag.Parse()
 	if !*verbose {
@@ -77,6 +79,13 @@ func main() {
 		r, err := expanderBench(ctx, *images)
 		if err != nil {
 			fail("expander", err)
+		}
+		rows = append(rows, r...)
+	}
+	if !skipped["placement"] {
+		r, err := placementBench(ctx, *placementPods, *placementOrder)
+		if err != nil {
+			fail("placement", err)
 		}
 		rows = append(rows, r...)
 	}
@@ -146,6 +155,7 @@ func summariseGoBench(path string) ([]row, error) {
 		"BenchmarkFilterScorePerNode":                   "≤ 300 ns/node, 0 allocs/node",
 		"BenchmarkPreFilterWarm":                        "(per pod)",
 		"BenchmarkBestOptions/options=200/pods=50/warm": "p99 ≤ 20 ms",
+		"BenchmarkWebhookReview":                        "(per review; p99 goal ≤ 5 ms below)",
 	}
 	var out []row
 	// The scheduling cycle's ns/op per profile, by node count, for the

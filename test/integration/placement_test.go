@@ -2,21 +2,15 @@ package integration
 
 import (
 	"context"
-	"fmt"
-	"net"
-	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2/ktesting"
@@ -24,127 +18,38 @@ import (
 	"github.com/archfit/archfit/internal/imageplatform"
 	"github.com/archfit/archfit/internal/placement"
 	placementapp "github.com/archfit/archfit/internal/placement/app"
+	"github.com/archfit/archfit/internal/placementtest"
 	"github.com/archfit/archfit/internal/registrytest"
-	"github.com/archfit/archfit/internal/testcerts"
-	"github.com/archfit/archfit/manifests"
 )
 
-// placementServer is archfit-placement run in this process, as
-// cmd/archfit-placement runs it, on a fixed loopback address so that the
-// MutatingWebhookConfiguration keeps pointing at it across restarts.
+// placementServer is placementtest's server, stopped when the test ends.
 type placementServer struct {
-	t        *testing.T
-	cp       *controlPlane
-	addr     string
-	certFile string
-	keyFile  string
-	caPEM    []byte
-	stop     func() error
+	*placementtest.Server
+	t *testing.T
 }
 
 func newPlacementServer(t *testing.T, cp *controlPlane) *placementServer {
 	t.Helper()
-	ca, err := testcerts.NewCA("archfit-placement-test-ca")
+	s, err := placementtest.NewServer(cp.Config, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	_, certFile, keyFile, err := ca.WriteFiles(dir, "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	s := &placementServer{t: t, cp: cp, addr: addr, certFile: certFile, keyFile: keyFile, caPEM: ca.CertPEM}
-	t.Cleanup(func() { s.down() })
-	return s
+	ps := &placementServer{Server: s, t: t}
+	t.Cleanup(ps.down)
+	return ps
 }
 
-// up starts placement with the shipped defaults, changed where a test must.
 func (s *placementServer) up(change func(*placementapp.Options)) {
 	s.t.Helper()
-	o := placementapp.NewOptions()
-	o.Config = s.cp.Config
-	o.WebhookAddress, o.MetricsAddress = s.addr, "127.0.0.1:0"
-	o.TLSCertFile, o.TLSKeyFile = s.certFile, s.keyFile
-	o.LeaderElectNamespace = "archfit"
-	// Short, so a replica stopping in one subtest does not hold the
-	// controller from the next one's.
-	o.LeaseDuration, o.RenewDeadline, o.RetryPeriod = 3*time.Second, 2*time.Second, 500*time.Millisecond
-	o.ShutdownGrace = 5 * time.Second
-	if change != nil {
-		change(o)
-	}
 	_, ctx := ktesting.NewTestContext(s.t)
-	var err error
-	for i := 0; i < 20; i++ { // the previous server's port may take a moment to free
-		if _, _, s.stop, err = placementapp.Start(ctx, o); err == nil || !strings.Contains(err.Error(), "address already in use") {
-			break
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	if err != nil {
+	if err := s.Up(ctx, change); err != nil {
 		s.t.Fatal(err)
 	}
 }
 
 func (s *placementServer) down() {
-	if s.stop != nil {
-		if err := s.stop(); err != nil {
-			s.t.Errorf("archfit-placement stopped with %v", err)
-		}
-		s.stop = nil
-	}
-}
-
-// installWebhook creates the shipped MutatingWebhookConfiguration, pointed
-// at the in-process server instead of the Service, and waits until
-// kube-apiserver calls it.
-func installWebhook(t *testing.T, cs kubernetes.Interface, s *placementServer, probeNS, probeImage string) {
-	t.Helper()
-	objs, err := manifests.Build(filepath.Join("..", "..", "manifests", "base"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mwc admissionregistrationv1.MutatingWebhookConfiguration
-	for _, u := range objs {
-		if u.GetKind() == "MutatingWebhookConfiguration" {
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &mwc); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if len(mwc.Webhooks) == 0 {
-		t.Fatal("no MutatingWebhookConfiguration in manifests/base")
-	}
-	u := (&url.URL{Scheme: "https", Host: s.addr, Path: placementapp.WebhookPath}).String()
-	for i := range mwc.Webhooks {
-		mwc.Webhooks[i].ClientConfig = admissionregistrationv1.WebhookClientConfig{URL: &u, CABundle: s.caPEM}
-	}
-	if _, err := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(context.Background(), &mwc, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	// kube-apiserver picks configurations up from an informer: probe until
-	// a pod comes back placed.
-	i := 0
-	err = wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		i++
-		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("probe-%d", i)}, Spec: corev1.PodSpec{
-			SchedulerName: "archfit-scheduler", NodeSelector: map[string]string{"archfit.test/scenario": "nowhere"},
-			Containers: []corev1.Container{{Name: "c", Image: probeImage}}}}
-		got, err := cs.CoreV1().Pods(probeNS).Create(ctx, p, metav1.CreateOptions{})
-		if err != nil {
-			return false, err
-		}
-		_ = cs.CoreV1().Pods(probeNS).Delete(ctx, got.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
-		return got.Annotations[placement.Annotation] != "" || placement.HasGate(got), nil
-	})
-	if err != nil {
-		t.Fatalf("the webhook was never called: %v", err)
+	if err := s.Down(); err != nil {
+		s.t.Errorf("archfit-placement stopped with %v", err)
 	}
 }
 
@@ -251,7 +156,9 @@ func placementScenarios(t *testing.T, cp *controlPlane) {
 		o.MaxGate = 20 * time.Second
 	}
 	srv.up(withRegistry)
-	installWebhook(t, cs, srv, "placed", multi)
+	if err := srv.Install(ctx, cs, "placed", multi); err != nil {
+		t.Fatal(err)
+	}
 	ns := "placed"
 
 	t.Run("Deployment pods get the affinity, the same for every replica, and land on a node it admits", func(t *testing.T) {
