@@ -20,12 +20,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app"
 	"sigs.k8s.io/yaml"
 
@@ -34,6 +37,8 @@ import (
 	"github.com/archfit/archfit/internal/controlplane"
 	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/imageplatform"
+	placementapp "github.com/archfit/archfit/internal/placement/app"
+	"github.com/archfit/archfit/internal/placementtest"
 	"github.com/archfit/archfit/internal/registrytest"
 	"github.com/archfit/archfit/internal/testcerts"
 	_ "github.com/archfit/archfit/plugins/apis/config/scheme" // ArchFitArgs in the scheduler's scheme
@@ -64,7 +69,7 @@ type Options struct {
 // Defaults are what `archfit demo` runs without flags.
 func Defaults() Options {
 	return Options{Size: 30, Mix: Mix{Multi: 70, AMD64: 20, ARM64: 10}, AMD64Type: "m6i.xlarge", ARM64Type: "m7g.xlarge",
-		InitialAMD64: 2, InitialARM64: 1, Seed: 1, Runs: []string{"default", "pinned-priority", "archfit"}}
+		InitialAMD64: 2, InitialARM64: 1, Seed: 1, Runs: []string{"default", "pinned-priority", "archfit-unplaced", "archfit"}}
 }
 
 // Report is the demo's result; its JSON form is a contract.
@@ -254,6 +259,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	defer conn.Close()
 	e.expander = protos.NewExpanderClient(conn)
 
+	e.progress("starting archfit-placement: its webhook over TLS behind the shipped MutatingWebhookConfiguration, and its controller")
+	stopPlacement, err := e.startPlacement(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer stopPlacement()
+
 	rep := &Report{Currency: e.table.Currency, Seed: o.Seed,
 		Simulation: "cluster-autoscaler is simulated as 1.36.1 runs it: pending pods that fit existing nodes under the in-tree filters are dropped, each group's option holds the pods its template takes, binpacking estimate, least-waste and priority as CA computes them; it is not CA"}
 	for _, name := range o.Runs {
@@ -337,6 +349,36 @@ func SchedulerConfig(registryHost string) ([]byte, error) {
 	}
 	doc["profiles"] = append(profiles, map[string]any{"schedulerName": "default-scheduler"})
 	return yaml.Marshal(doc)
+}
+
+// startPlacement runs archfit-placement in process and installs the
+// shipped webhook configuration, pointed at it; kube-apiserver then calls
+// it over TLS for archfit-scheduler's pods.
+func (e *env) startPlacement(ctx context.Context, dir string) (func(), error) {
+	const probeNS = "archfit-demo-probe"
+	if _, err := e.cp.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: probeNS}}, metav1.CreateOptions{}); err != nil {
+		return nil, err
+	}
+	pdir := filepath.Join(dir, "placement")
+	if err := os.MkdirAll(pdir, 0o700); err != nil {
+		return nil, err
+	}
+	srv, err := placementtest.NewServer(e.cp.Config, pdir)
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.Up(ctx, func(o *placementapp.Options) {
+		o.InsecureRegistries = []string{e.reg.Host}
+		o.DockerHubMirror = e.reg.Host
+		o.LeaderElect = false
+	}); err != nil {
+		return nil, err
+	}
+	if err := srv.Install(ctx, e.cp.Client, probeNS, e.refs["api"]); err != nil {
+		_ = srv.Down()
+		return nil, err
+	}
+	return func() { _ = srv.Down() }, nil
 }
 
 func (e *env) startExpander(ctx context.Context, dir string) (*grpc.ClientConn, func(), error) {

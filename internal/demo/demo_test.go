@@ -21,10 +21,10 @@ func TestDemoInvariants(t *testing.T) {
 		t.Fatalf("demo: %v\n%s", err, progress.String())
 	}
 	t.Logf("progress:\n%s", progress.String())
-	if len(rep.Runs) != 3 || rep.Runs[0].Name != "default" || rep.Runs[1].Name != "pinned-priority" || rep.Runs[2].Name != "archfit" {
+	if len(rep.Runs) != 4 || rep.Runs[0].Name != "default" || rep.Runs[1].Name != "pinned-priority" || rep.Runs[2].Name != "archfit-unplaced" || rep.Runs[3].Name != "archfit" {
 		t.Fatalf("runs = %+v", rep.Runs)
 	}
-	def, pinned, af := rep.Runs[0], rep.Runs[1], rep.Runs[2]
+	def, pinned, af := rep.Runs[0], rep.Runs[1], rep.Runs[3]
 	for _, r := range rep.Runs {
 		placed := 0
 		for _, n := range r.PodsByArch {
@@ -36,6 +36,11 @@ func TestDemoInvariants(t *testing.T) {
 	}
 	if af.MisplacedPods != 0 {
 		t.Errorf("archfit run placed %d pods on an arch their images lack: %+v", af.MisplacedPods, af.Misplaced)
+	}
+	// With placement, CA's own simulation sees every pod's platforms: it
+	// strands nothing and offers no group a pod cannot run on.
+	if af.StrandedPods != 0 || af.MisSizedOptions != 0 {
+		t.Errorf("archfit run: %d stranded, %d mis-sized options; want none: %+v", af.StrandedPods, af.MisSizedOptions, af.Stranded)
 	}
 	amdOnArm := 0
 	for _, m := range def.Misplaced {
@@ -58,9 +63,6 @@ func TestDemoInvariants(t *testing.T) {
 			continue
 		}
 		archfitUps++
-		if len(u.AMD64OnlyPods) > 0 && u.ChosenArch == "arm64" {
-			t.Errorf("the expander chose arm64 for amd64-only pods %v", u.AMD64OnlyPods)
-		}
 		if u.Chosen != "" && !slices.Contains(u.Expander, u.Chosen) {
 			t.Errorf("archfit run grew %s, which the expander did not return (%v)", u.Chosen, u.Expander)
 		}
@@ -114,7 +116,7 @@ func TestDemoInvariants(t *testing.T) {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if len(doc.Runs) != 3 || doc.Runs[0].PodsByArch == nil || doc.Runs[0].MisplacedPods == nil || doc.Runs[1].CostPerHour == nil || doc.SavingsPercent == nil {
+	if len(doc.Runs) != 4 || doc.Runs[0].PodsByArch == nil || doc.Runs[0].MisplacedPods == nil || doc.Runs[1].CostPerHour == nil || doc.SavingsPercent == nil {
 		t.Errorf("JSON lacks contract fields: %s", b)
 	}
 	for _, u := range doc.ScaleUps {
@@ -170,15 +172,19 @@ func checkOptions(t *testing.T, u ScaleUp) {
 //     counts into the arm64 option too: a mis-sized option.
 //   - pinned-priority: billing is pinned to amd64, so only the amd64 group
 //     is offered for it; nothing is mis-sized or stranded.
-//   - archfit: archfit-scheduler keeps billing off the arm64 node, which has
-//     room, so CA's FilterOutSchedulable fits billing there and does not
-//     scale up: billing is stranded until reports, which no longer fits,
-//     makes CA grow the amd64 group.
+//   - archfit-unplaced (archfit before placement): archfit-scheduler keeps
+//     billing off the arm64 node, which has room, so CA's
+//     FilterOutSchedulable fits billing there and does not scale up:
+//     billing is stranded until reports, which no longer fits, makes CA
+//     grow the amd64 group.
+//   - archfit: placement wrote billing's amd64 affinity, so CA's own
+//     simulation keeps it off the arm64 node: nothing is stranded, and the
+//     first loop offers the amd64 group alone for billing.
 func TestDemoStrandsAndMisSizes(t *testing.T) {
 	o := Defaults()
 	o.Size, o.Mix = 9, Mix{Multi: 34, AMD64: 33, ARM64: 33}
 	o.InitialAMD64, o.InitialARM64 = 0, 1
-	o.Runs = []string{"default", "pinned-priority", "archfit"}
+	o.Runs = []string{"default", "pinned-priority", "archfit-unplaced", "archfit"}
 	var progress bytes.Buffer
 	o.Progress = &progress
 	rep, err := Run(context.Background(), o)
@@ -220,7 +226,7 @@ func TestDemoStrandsAndMisSizes(t *testing.T) {
 		t.Errorf("pinned-priority run: no loop offered the amd64 group alone for the pinned billing pods: %+v", loops["pinned-priority"])
 	}
 
-	a := runs["archfit"]
+	a := runs["archfit-unplaced"]
 	var billing []string
 	for _, s := range a.Stranded {
 		if strings.HasPrefix(s.Pod, "billing-") && s.NodePlatform == "linux/arm64" && slices.Equal(s.ImagePlatforms, []string{"linux/amd64"}) {
@@ -228,16 +234,22 @@ func TestDemoStrandsAndMisSizes(t *testing.T) {
 		}
 	}
 	if len(billing) != 2 || a.StrandedPods != 2 {
-		t.Errorf("archfit run: stranded %+v; want the 2 billing pods, on the arm64 node in CA's simulation", a.Stranded)
+		t.Errorf("archfit-unplaced run: stranded %+v; want the 2 billing pods, on the arm64 node in CA's simulation", a.Stranded)
 	}
-	if l := loops["archfit"]; len(l) < 2 || len(l[0].FitsExisting) != 2 || l[0].Chosen != "" || len(l[0].Options) != 0 {
-		t.Errorf("archfit run: first CA loop should fit both billing pods on the arm64 node and grow nothing: %+v", l)
+	if l := loops["archfit-unplaced"]; len(l) < 2 || len(l[0].FitsExisting) != 2 || l[0].Chosen != "" || len(l[0].Options) != 0 {
+		t.Errorf("archfit-unplaced run: first CA loop should fit both billing pods on the arm64 node and grow nothing: %+v", l)
 	} else if u := l[1]; u.Chosen != "ng-amd64" || len(u.FitsExisting) != 2 || len(u.ExpansionOptions) != 2 ||
 		len(u.ExpansionOptions[1].Pods) != 1 || !strings.HasPrefix(u.ExpansionOptions[1].Pods[0], "reports-") {
-		t.Errorf("archfit run: second CA loop should offer only the reports pod and grow ng-amd64: %+v", u)
+		t.Errorf("archfit-unplaced run: second CA loop should offer only the reports pod and grow ng-amd64: %+v", u)
 	}
-	if a.PendingPods != 0 || a.MisplacedPods != 0 {
-		t.Errorf("archfit run: %d pending, %d misplaced at the end; want none", a.PendingPods, a.MisplacedPods)
+
+	a = runs["archfit"]
+	if a.StrandedPods != 0 || a.MisSizedOptions != 0 || a.PendingPods != 0 || a.MisplacedPods != 0 {
+		t.Errorf("archfit run: %d stranded, %d mis-sized options, %d pending, %d misplaced; want none: %+v", a.StrandedPods, a.MisSizedOptions, a.PendingPods, a.MisplacedPods, a.Stranded)
+	}
+	if l := loops["archfit"]; len(l) == 0 || len(l[0].FitsExisting) != 0 || !slices.Equal(l[0].Options, []string{"ng-amd64"}) || l[0].Chosen != "ng-amd64" ||
+		len(l[0].ExpansionOptions[0].Pods) != 2 || !strings.HasPrefix(l[0].ExpansionOptions[0].Pods[0], "billing-") {
+		t.Errorf("archfit run: the first CA loop should offer ng-amd64 alone for both billing pods and grow it: %+v", l)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/archfit/archfit/expander/protos"
 	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/imageplatform"
+	"github.com/archfit/archfit/internal/placement"
 )
 
 // runSpec is one way to run the workload: who schedules its pods, who picks
@@ -30,9 +31,9 @@ type runSpec struct {
 	// multi-arch pods none, as a careful team writes today.
 	pinArch bool
 	// placement is true for the run whose pods get their image-platform
-	// affinity written by archfit's placement webhook at admission, not by
-	// hand. Nothing in the demo reads it while the webhook is not wired in:
-	// until then that run's pods carry no arch affinity.
+	// affinity written by archfit-placement (the shipped webhook
+	// configuration selects archfit-scheduler's pods), not by hand: the
+	// constraint cluster-autoscaler's own simulation then honours.
 	placement bool
 }
 
@@ -41,6 +42,9 @@ var runSpecs = map[string]runSpec{
 	"default-priority": {name: "default-priority", scheduler: "default-scheduler", expander: "priority (CA; arm64 first)", strategy: "priority"},
 	"pinned-priority":  {name: "pinned-priority", scheduler: "default-scheduler", expander: "priority (CA; arm64 first)", strategy: "priority", pinArch: true},
 	"archfit":          {name: "archfit", scheduler: "archfit-scheduler", expander: "grpc (archfit-expander), then least-waste", strategy: "archfit", placement: true},
+	// archfit as it was before placement: the scheduler and the expander
+	// only, which CA's own simulation cannot see.
+	"archfit-unplaced": {name: "archfit-unplaced", scheduler: "archfit-scheduler", expander: "grpc (archfit-expander), then least-waste; no placement", strategy: "archfit"},
 }
 
 // runNames lists the runs a user can select, for messages.
@@ -129,6 +133,12 @@ func (e *env) podTemplate(spec runSpec, w workload) corev1.PodTemplateSpec {
 	}
 	if arch := singleArch(w.image); spec.pinArch && arch != "" {
 		t.Spec.Affinity = archAffinity(arch)
+	}
+	if spec.scheduler == "archfit-scheduler" && !spec.placement {
+		// The webhook configuration selects every archfit-scheduler pod;
+		// a pod that already carries placement's annotation is left alone,
+		// which is how a workload opts out.
+		t.Annotations = map[string]string{placement.Annotation: "off"}
 	}
 	return t
 }
@@ -250,8 +260,11 @@ func (e *env) run(ctx context.Context, spec runSpec) (*RunReport, []ScaleUp, err
 		return nil, nil, err
 	}
 	affinity := "no arch affinity"
-	if spec.pinArch {
+	switch {
+	case spec.pinArch:
 		affinity = "single-arch ones pinned to their arch by hand"
+	case spec.placement:
+		affinity = "archfit-placement wrote each one's image platforms as required node affinity"
 	}
 	e.progress("%s run: %d Deployment pods created (%s)", run, deployed, affinity)
 	if _, err := e.settle(ctx, run, deployed); err != nil {
