@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
@@ -134,7 +135,12 @@ func placementScenarios(t *testing.T, cp *controlPlane) {
 	reg.SetFault("/app/stuck/", registrytest.Fault{Delay: time.Minute})
 
 	const sc = "placement"
-	for _, ns := range []string{"archfit", "placed", "team-a", "team-b"} {
+	// archfit (the Lease's namespace) may exist already: the manifests
+	// scenario applies namespace.yaml.
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "archfit"}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	for _, ns := range []string{"placed", "team-a", "team-b"} {
 		createNamespace(t, cs, ns)
 	}
 	if _, err := cs.CoreV1().Namespaces().Patch(ctx, "team-a", "application/merge-patch+json",
