@@ -150,6 +150,10 @@ func placementBench(ctx context.Context, pods int, order string) ([]row, error) 
 		return nil, err
 	}
 	reviews := after.minus(before)
+	results, err := scrapeCounter(srv.MetricsAddr, "archfit_placement_admissions_total", "result")
+	if err != nil {
+		return nil, err
+	}
 	out := []row{
 		{"placement", "webhook p99, cached images (its own histogram, measured rounds)", fmt.Sprintf("%.2f ms over %d reviews", reviews.quantile(0.99)*1000, int(reviews.count)), "≤ 5 ms"},
 	}
@@ -167,7 +171,9 @@ func placementBench(ctx context.Context, pods int, order string) ([]row, error) 
 			row{"placement", fmt.Sprintf("pod CREATE p99 seen by the client, %s / no webhook", roundName[k]), fmt.Sprintf("%.1f / %.1f ms", pct(lats[k], 0.99), pct(lats["O"], 0.99)), "—"},
 		)
 	}
-	out = append(out, row{"placement", "pods created per second, pooled: " + pooled(totals, pods), "", "—"})
+	out = append(out,
+		row{"placement", "pods created per second, pooled: " + pooled(totals, pods), "", "—"},
+		row{"placement", "admission results, whole run (written at admission / gated)", results, "—"})
 	return out, nil
 }
 
@@ -329,6 +335,30 @@ func scrapeHistogram(addr, name string) (histogram, error) {
 		out.counts = append(out.counts, float64(b.GetCumulativeCount()))
 	}
 	return out, nil
+}
+
+// scrapeCounter renders a counter vector as label=value pairs.
+func scrapeCounter(addr, name, label string) (string, error) {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	var parts []string
+	for _, m := range mfs[name].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == label {
+				parts = append(parts, fmt.Sprintf("%s=%.0f", l.GetValue(), m.GetCounter().GetValue()))
+			}
+		}
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " "), nil
 }
 
 func (h histogram) minus(o histogram) histogram {
