@@ -78,36 +78,9 @@ func TestE2E(t *testing.T) {
 	ctx := context.Background()
 	began := time.Now()
 	c := &cluster{dir: t.TempDir(), schedPort: map[*proc]int{}}
-	tools, err := filepath.Abs(filepath.Join(repoRoot, "bin", "e2e"))
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	// The control plane's processes, from the module proxy.
-	goBuild(t, ctx, "etcd", nil, "build", "-o", filepath.Join(tools, "etcd"), "go.etcd.io/etcd/server/v3")
-	goBuild(t, ctx, "kube-apiserver", nil, "build", "-ldflags", k8sLDFlags, "-o", filepath.Join(tools, "kube-apiserver"), "k8s.io/kubernetes/cmd/kube-apiserver")
-	goBuild(t, ctx, "kwok", []string{"GOBIN=" + tools, "GOFLAGS="}, "install", strings.Replace(kwokModule, "@", "/cmd/kwok@", 1))
-
-	// archfit's image, by make images, into a loopback registry.
-	c.reg = registrytest.New()
-	t.Cleanup(c.reg.Close)
-	c.archfit = c.reg.Host + "/archfit/archfit:e2e"
-	imgStart := time.Now()
-	mk := exec.CommandContext(ctx, "make", "images", "IMAGE="+c.archfit, "INSECURE=1")
-	mk.Dir = repoRoot
-	if b, err := mk.CombinedOutput(); err != nil {
-		t.Fatalf("make images: %v\n%s", err, b)
-	}
-	t.Logf("make images: %s", time.Since(imgStart).Round(time.Second))
-	c.bins = extractBinaries(t, c.archfit, filepath.Join(c.dir, "bin"))
-	for _, err := range []error{
-		second(c.reg.PushIndex("app/multi:1", []string{"linux/amd64", "linux/arm64"}, false, true)),
-		second(c.reg.PushImage("app/amd:1", "linux/amd64", false)),
-	} {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	art := sharedArtifacts(t)
+	tools := art.tools
+	c.reg, c.archfit, c.bins = art.reg, art.archfit, art.bins
 
 	c.startControlPlane(t, tools)
 	c.install(t)
@@ -459,13 +432,17 @@ func (c *cluster) startKwok(t *testing.T, tools string) {
 		"--server-address", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
 }
 
-func (c *cluster) createNode(t *testing.T, name, arch, instanceType string) {
+// edit lets a test add what its nodes also need (a node group's marks).
+func (c *cluster) createNode(t *testing.T, name, arch, instanceType string, edit ...func(*corev1.Node)) {
 	t.Helper()
 	ctx := context.Background()
 	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name,
 		Annotations: map[string]string{"kwok.x-k8s.io/node": "fake"},
 		Labels: map[string]string{"kubernetes.io/arch": arch, "kubernetes.io/os": "linux", "kubernetes.io/hostname": name,
 			cost.LabelInstanceType: instanceType, "type": "kwok"}}}
+	for _, e := range edit {
+		e(n)
+	}
 	if _, err := c.cs.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
