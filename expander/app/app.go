@@ -16,7 +16,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -27,7 +26,6 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
-	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
@@ -36,6 +34,8 @@ import (
 
 	"github.com/archfit/archfit/expander"
 	"github.com/archfit/archfit/internal/imageplatform"
+	"github.com/archfit/archfit/internal/metricsutil"
+	"github.com/archfit/archfit/internal/resolverflags"
 	"github.com/archfit/archfit/internal/tlsfiles"
 )
 
@@ -51,17 +51,13 @@ type Options struct {
 	PolicyReloadInterval time.Duration
 	Kubeconfig           string
 	InCluster            bool
-	InsecureRegistries   []string
-	AllowedPrivate       []string
-	DockerHubMirror      string
-	UnknownImagePolicy   string
-	FallbackArchs        []string
 	UsePullSecrets       bool
 	PriorityNamespace    string
 	PriorityName         string
 	PriorityKey          string
 	ShutdownGrace        time.Duration
-	RequestTimeout       time.Duration
+	// The resolver's settings, named as archfit-placement names them.
+	resolverflags.Flags
 
 	// Ready, if set, receives the bound addresses once serving (tests and
 	// the demo listen on port 0).
@@ -70,7 +66,7 @@ type Options struct {
 
 // NewCommand builds the archfit-expander command.
 func NewCommand() *cobra.Command {
-	o := &Options{}
+	o := &Options{Flags: resolverflags.Defaults()}
 	cmd := &cobra.Command{
 		Use:   "archfit-expander",
 		Short: "cluster-autoscaler gRPC expander that grows only node groups whose architecture the pending pods' images support",
@@ -101,17 +97,12 @@ it adds pull secrets, the priority ConfigMap and Events.`,
 	f.DurationVar(&o.PolicyReloadInterval, "policy-reload-interval", 10*time.Second, "how often to check the policy file for changes")
 	f.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig for Kubernetes access (optional)")
 	f.BoolVar(&o.InCluster, "in-cluster", false, "use the in-cluster service account for Kubernetes access")
-	f.StringArrayVar(&o.InsecureRegistries, "insecure-registry", nil, "registry host:port reachable over plain HTTP (repeatable)")
-	f.StringArrayVar(&o.AllowedPrivate, "allow-private-registry", nil, "registry host[:port] allowed on loopback or link-local addresses (repeatable)")
-	f.StringVar(&o.DockerHubMirror, "docker-hub-mirror", "", "look up Docker Hub images in this registry host[:port] instead (air-gapped clusters)")
-	f.StringVar(&o.UnknownImagePolicy, "unknown-image-policy", "Fallback", "when an image's platforms cannot be learned: Fallback, AllowAll or Deny")
-	f.StringSliceVar(&o.FallbackArchs, "fallback-architectures", []string{"amd64"}, "architectures an unknown image may run on under Fallback")
+	o.Flags.AddFlags(f, "Fallback, AllowAll or Deny")
 	f.BoolVar(&o.UsePullSecrets, "use-pull-secrets", false, "read pods' pull secrets (needs Kubernetes access and RBAC on Secrets)")
 	f.StringVar(&o.PriorityNamespace, "priority-configmap-namespace", "kube-system", "namespace of CA's priority expander ConfigMap")
 	f.StringVar(&o.PriorityName, "priority-configmap-name", "cluster-autoscaler-priority-expander", "name of the priority ConfigMap (same format as CA's priority expander)")
 	f.StringVar(&o.PriorityKey, "priority-configmap-key", "priorities", "key of the priorities in that ConfigMap")
 	f.DurationVar(&o.ShutdownGrace, "shutdown-grace-period", 20*time.Second, "time to finish in-flight calls on SIGTERM")
-	f.DurationVar(&o.RequestTimeout, "registry-request-timeout", 10*time.Second, "time limit of one registry lookup (the per-call budget is the policy's resolutionBudget)")
 	return cmd
 }
 
@@ -121,16 +112,8 @@ func (o *Options) Validate() error {
 	if o.TLSCertFile == "" || o.TLSKeyFile == "" {
 		errs = append(errs, errors.New("--tls-cert-file and --tls-private-key-file are required: cluster-autoscaler only speaks TLS to an expander"))
 	}
-	if _, err := imageplatform.ParseUnknownImagePolicy(o.UnknownImagePolicy); err != nil {
-		errs = append(errs, fmt.Errorf("--unknown-image-policy: %w", err))
-	}
-	if o.UnknownImagePolicy == string(imageplatform.PolicyFallback) && len(o.FallbackArchs) == 0 {
-		errs = append(errs, errors.New("--fallback-architectures: needed by --unknown-image-policy=Fallback"))
-	}
-	for _, h := range o.InsecureRegistries {
-		if err := imageplatform.ValidateHostPort(h); err != nil {
-			errs = append(errs, fmt.Errorf("--insecure-registry: %w", err))
-		}
+	if err := o.Flags.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if o.Kubeconfig != "" && o.InCluster {
 		errs = append(errs, errors.New("--kubeconfig and --in-cluster are exclusive"))
@@ -162,23 +145,14 @@ func Run(ctx context.Context, o *Options) error {
 	var current atomic.Pointer[expander.Policy]
 	current.Store(policy)
 
-	raw, err := imageplatform.NewRegistryResolver(
-		imageplatform.WithInsecureRegistries(o.InsecureRegistries...),
-		imageplatform.WithAllowedPrivateRegistries(o.AllowedPrivate...),
-		imageplatform.WithDockerHubMirror(o.DockerHubMirror),
-		imageplatform.WithRequestTimeout(o.RequestTimeout),
-		imageplatform.WithUserAgent("archfit-expander"),
-	)
+	raw, err := o.Flags.Resolver("archfit-expander")
 	if err != nil {
 		return err
 	}
 	engine := &expander.Engine{
-		Resolver: imageplatform.Instrument(raw, imageplatform.NewMetrics(reg, "archfit_resolver")),
-		PodPolicy: imageplatform.PodPolicy{
-			Unknown:               imageplatform.UnknownImagePolicy(o.UnknownImagePolicy),
-			FallbackArchitectures: o.FallbackArchs,
-		},
-		Policy: current.Load,
+		Resolver:  imageplatform.Instrument(raw, imageplatform.NewMetrics(reg, "archfit_resolver")),
+		PodPolicy: o.Flags.PodPolicy(),
+		Policy:    current.Load,
 	}
 
 	kube, err := startKube(ctx, o, engine, m)
@@ -213,17 +187,7 @@ func Run(ctx context.Context, o *Options) error {
 		return fmt.Errorf("--metrics-address: %w", err)
 	}
 	var ready atomic.Bool
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !ready.Load() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: metricsutil.OpsHandler(reg, ready.Load), ReadHeaderTimeout: 10 * time.Second}
 
 	errCh := make(chan error, 2)
 	go func() { errCh <- srv.Serve(gl) }()
@@ -415,20 +379,8 @@ func startKube(ctx context.Context, o *Options, engine *expander.Engine, m *expa
 				return nil, fmt.Errorf("cache of %v did not sync", typ)
 			}
 		}
-		engine.Credentials = podCredentials(secrets, accounts)
+		engine.Credentials = resolverflags.PodCredentials(secrets, accounts)
 	}
 	cmFactory.WaitForCacheSync(ctx.Done())
 	return k, nil
-}
-
-func podCredentials(secrets corelisters.SecretLister, accounts corelisters.ServiceAccountLister) func(context.Context, *corev1.Pod) imageplatform.Credentials {
-	return func(ctx context.Context, pod *corev1.Pod) imageplatform.Credentials {
-		c, err := imageplatform.CredentialsForPod(ctx, pod,
-			func(ns, n string) (*corev1.Secret, error) { return secrets.Secrets(ns).Get(n) },
-			func(ns, n string) (*corev1.ServiceAccount, error) { return accounts.ServiceAccounts(ns).Get(n) })
-		if err != nil {
-			return imageplatform.Credentials{}
-		}
-		return c
-	}
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/archfit/archfit/expander/protos"
 	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/registrytest"
+	"github.com/archfit/archfit/internal/resolverflags"
 	"github.com/archfit/archfit/internal/testcerts"
 )
 
@@ -80,9 +81,9 @@ func startExpander(t testing.TB, mutate func(*Options)) *fixture {
 		GRPCAddress: "127.0.0.1:0", MetricsAddress: "127.0.0.1:0",
 		TLSCertFile: f.certFile, TLSKeyFile: f.keyFile,
 		PolicyFile: f.policyFile, PolicyReloadInterval: 50 * time.Millisecond,
-		InsecureRegistries: []string{f.reg.Host}, DockerHubMirror: f.reg.Host,
-		UnknownImagePolicy: "Fallback", FallbackArchs: []string{"amd64"},
-		ShutdownGrace: 5 * time.Second, RequestTimeout: 5 * time.Second,
+		Flags: resolverflags.Flags{InsecureRegistries: []string{f.reg.Host}, DockerHubMirror: f.reg.Host,
+			UnknownImagePolicy: "Fallback", FallbackArchs: []string{"amd64"}, RequestTimeout: 5 * time.Second},
+		ShutdownGrace: 5 * time.Second,
 	}
 	if mutate != nil {
 		mutate(o)
@@ -598,11 +599,11 @@ func TestMutualTLS(t *testing.T) {
 
 func TestBadFlagsAreRefused(t *testing.T) {
 	for name, o := range map[string]*Options{
-		"no TLS":         {UnknownImagePolicy: "Fallback", FallbackArchs: []string{"amd64"}, PolicyReloadInterval: time.Second},
-		"bad policy":     {TLSCertFile: "c", TLSKeyFile: "k", UnknownImagePolicy: "Maybe", PolicyReloadInterval: time.Second},
-		"pull secrets":   {TLSCertFile: "c", TLSKeyFile: "k", UnknownImagePolicy: "Deny", UsePullSecrets: true, PolicyReloadInterval: time.Second},
-		"bad registry":   {TLSCertFile: "c", TLSKeyFile: "k", UnknownImagePolicy: "Deny", InsecureRegistries: []string{"http://x/"}, PolicyReloadInterval: time.Second},
-		"empty fallback": {TLSCertFile: "c", TLSKeyFile: "k", UnknownImagePolicy: "Fallback", PolicyReloadInterval: time.Second},
+		"no TLS":         {Flags: resolverflags.Flags{UnknownImagePolicy: "Fallback", FallbackArchs: []string{"amd64"}}, PolicyReloadInterval: time.Second},
+		"bad policy":     {TLSCertFile: "c", TLSKeyFile: "k", Flags: resolverflags.Flags{UnknownImagePolicy: "Maybe"}, PolicyReloadInterval: time.Second},
+		"pull secrets":   {TLSCertFile: "c", TLSKeyFile: "k", Flags: resolverflags.Flags{UnknownImagePolicy: "Deny"}, UsePullSecrets: true, PolicyReloadInterval: time.Second},
+		"bad registry":   {TLSCertFile: "c", TLSKeyFile: "k", Flags: resolverflags.Flags{UnknownImagePolicy: "Deny", InsecureRegistries: []string{"http://x/"}}, PolicyReloadInterval: time.Second},
+		"empty fallback": {TLSCertFile: "c", TLSKeyFile: "k", Flags: resolverflags.Flags{UnknownImagePolicy: "Fallback"}, PolicyReloadInterval: time.Second},
 	} {
 		if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "--") {
 			t.Errorf("%s: err = %v, want one naming the flag", name, err)

@@ -40,6 +40,7 @@ import (
 	placementapp "github.com/archfit/archfit/internal/placement/app"
 	"github.com/archfit/archfit/internal/placementtest"
 	"github.com/archfit/archfit/internal/registrytest"
+	"github.com/archfit/archfit/internal/resolverflags"
 	"github.com/archfit/archfit/internal/testcerts"
 	_ "github.com/archfit/archfit/plugins/apis/config/scheme" // ArchFitArgs in the scheduler's scheme
 	"github.com/archfit/archfit/plugins/archfit"
@@ -393,9 +394,9 @@ func (e *env) startExpander(ctx context.Context, dir string) (*grpc.ClientConn, 
 	addr, _, stop, err := expanderapp.Start(ctx, &expanderapp.Options{
 		GRPCAddress: "127.0.0.1:0", MetricsAddress: "127.0.0.1:0",
 		TLSCertFile: certFile, TLSKeyFile: keyFile, PolicyReloadInterval: time.Minute,
-		InsecureRegistries: []string{e.reg.Host}, DockerHubMirror: e.reg.Host,
-		UnknownImagePolicy: "Fallback", FallbackArchs: []string{"amd64"},
-		ShutdownGrace: 5 * time.Second, RequestTimeout: 5 * time.Second,
+		Flags: resolverflags.Flags{InsecureRegistries: []string{e.reg.Host}, DockerHubMirror: e.reg.Host,
+			UnknownImagePolicy: "Fallback", FallbackArchs: []string{"amd64"}, RequestTimeout: 5 * time.Second},
+		ShutdownGrace: 5 * time.Second,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -23,6 +23,7 @@ import (
 	"github.com/archfit/archfit/internal/demo"
 	"github.com/archfit/archfit/internal/imageplatform"
 	"github.com/archfit/archfit/internal/registrytest"
+	"github.com/archfit/archfit/internal/resolverflags"
 	"github.com/archfit/archfit/internal/testcerts"
 )
 
@@ -201,8 +202,8 @@ func expanderBench(ctx context.Context, n int) ([]row, error) {
 		return nil, err
 	}
 	addr, _, stop, err := expanderapp.Start(ctx, &expanderapp.Options{GRPCAddress: "127.0.0.1:0", MetricsAddress: "127.0.0.1:0",
-		TLSCertFile: certFile, TLSKeyFile: keyFile, PolicyReloadInterval: time.Minute, InsecureRegistries: []string{reg.Host},
-		UnknownImagePolicy: "Fallback", FallbackArchs: []string{"amd64"}, ShutdownGrace: time.Second, RequestTimeout: 10 * time.Second,
+		TLSCertFile: certFile, TLSKeyFile: keyFile, PolicyReloadInterval: time.Minute, ShutdownGrace: time.Second,
+		Flags:      resolverflags.Flags{InsecureRegistries: []string{reg.Host}, UnknownImagePolicy: "Fallback", FallbackArchs: []string{"amd64"}, RequestTimeout: 10 * time.Second},
 		PolicyFile: writePolicy(dir)})
 	if err != nil {
 		return nil, err

@@ -21,6 +21,7 @@ import (
 	"github.com/archfit/archfit/expander/app"
 	"github.com/archfit/archfit/expander/protos"
 	"github.com/archfit/archfit/internal/registrytest"
+	"github.com/archfit/archfit/internal/resolverflags"
 	"github.com/archfit/archfit/internal/testcerts"
 )
 
@@ -56,10 +57,10 @@ func expanderScenarios(t *testing.T, cp *controlPlane) {
 		GRPCAddress: "127.0.0.1:0", MetricsAddress: "127.0.0.1:0",
 		TLSCertFile: certFile, TLSKeyFile: keyFile,
 		PolicyReloadInterval: time.Second, Kubeconfig: cp.kubeconfig, UsePullSecrets: true,
-		InsecureRegistries: []string{reg.Host, private.Host},
-		UnknownImagePolicy: "Fallback", FallbackArchs: []string{"amd64"},
+		Flags: resolverflags.Flags{InsecureRegistries: []string{reg.Host, private.Host},
+			UnknownImagePolicy: "Fallback", FallbackArchs: []string{"amd64"}, RequestTimeout: 5 * time.Second},
 		PriorityNamespace: "kube-system", PriorityName: "cluster-autoscaler-priority-expander", PriorityKey: "priorities",
-		ShutdownGrace: 5 * time.Second, RequestTimeout: 5 * time.Second,
+		ShutdownGrace: 5 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -16,9 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
@@ -33,7 +31,9 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/archfit/archfit/internal/imageplatform"
+	"github.com/archfit/archfit/internal/metricsutil"
 	"github.com/archfit/archfit/internal/placement"
+	"github.com/archfit/archfit/internal/resolverflags"
 	"github.com/archfit/archfit/internal/tlsfiles"
 )
 
@@ -44,26 +44,22 @@ const WebhookPath = "/mutate-pods"
 // Options are the command-line options. Flag names are a contract: the
 // manifests and scripts outside the repository use them.
 type Options struct {
-	Kubeconfig         string
-	WebhookAddress     string
-	TLSCertFile        string
-	TLSKeyFile         string
-	MetricsAddress     string
-	SchedulerNames     []string
-	NamespaceSelector  string
-	SkipNamespaces     []string
-	AdmissionBudget    time.Duration
-	MaxGate            time.Duration
-	LookupBudget       time.Duration
-	Retry              time.Duration
-	Workers            int
-	UnknownImagePolicy string
-	FallbackArchs      []string
-	InsecureRegistries []string
-	AllowedPrivate     []string
-	DockerHubMirror    string
-	RequestTimeout     time.Duration
-	UsePullSecrets     bool
+	Kubeconfig        string
+	WebhookAddress    string
+	TLSCertFile       string
+	TLSKeyFile        string
+	MetricsAddress    string
+	SchedulerNames    []string
+	NamespaceSelector string
+	SkipNamespaces    []string
+	AdmissionBudget   time.Duration
+	MaxGate           time.Duration
+	LookupBudget      time.Duration
+	Retry             time.Duration
+	Workers           int
+	UsePullSecrets    bool
+	// The resolver's settings, named as archfit-expander names them.
+	resolverflags.Flags
 
 	LeaderElect          bool
 	LeaderElectNamespace string
@@ -89,9 +85,8 @@ func NewOptions() *Options {
 		SkipNamespaces:    []string{"kube-system"},
 		AdmissionBudget:   100 * time.Millisecond, MaxGate: 30 * time.Second,
 		LookupBudget: 2 * time.Second, Retry: 500 * time.Millisecond, Workers: 4,
-		UnknownImagePolicy: string(imageplatform.PolicyFallback), FallbackArchs: []string{"amd64"},
-		RequestTimeout: imageplatform.DefaultRequestTimeout,
-		LeaderElect:    true, LeaderElectNamespace: "archfit", LeaderElectName: "archfit-placement",
+		Flags:       resolverflags.Defaults(),
+		LeaderElect: true, LeaderElectNamespace: "archfit", LeaderElectName: "archfit-placement",
 		LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
 		ShutdownGrace: 20 * time.Second,
 	}
@@ -152,12 +147,7 @@ lookup ends, at the latest --max-gate-duration after the pod's creation
 	f.DurationVar(&o.LookupBudget, "lookup-budget", o.LookupBudget, "how long the controller waits for one pod's lookups before looking again")
 	f.DurationVar(&o.Retry, "retry-interval", o.Retry, "how soon a gated pod whose images are still being looked up is looked at again")
 	f.IntVar(&o.Workers, "workers", o.Workers, "controller workers")
-	f.StringVar(&o.UnknownImagePolicy, "unknown-image-policy", o.UnknownImagePolicy, "when an image's platforms cannot be learned: Fallback (write --fallback-architectures), AllowAll (write nothing) or Deny (write an arch no node has)")
-	f.StringSliceVar(&o.FallbackArchs, "fallback-architectures", o.FallbackArchs, "architectures an unknown image may run on under Fallback")
-	f.StringArrayVar(&o.InsecureRegistries, "insecure-registry", nil, "registry host:port reachable over plain HTTP (repeatable)")
-	f.StringArrayVar(&o.AllowedPrivate, "allow-private-registry", nil, "registry host[:port] allowed on loopback or link-local addresses (repeatable)")
-	f.StringVar(&o.DockerHubMirror, "docker-hub-mirror", "", "look up Docker Hub images in this registry host[:port] instead (air-gapped clusters)")
-	f.DurationVar(&o.RequestTimeout, "registry-request-timeout", o.RequestTimeout, "time limit of one registry lookup")
+	o.Flags.AddFlags(f, "Fallback (write --fallback-architectures), AllowAll (write nothing) or Deny (write an arch no node has)")
 	f.BoolVar(&o.UsePullSecrets, "use-pull-secrets", false, "read pods' pull secrets (needs RBAC on Secrets)")
 	f.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "run the controller only in the replica holding the Lease (the webhook serves on every replica)")
 	f.StringVar(&o.LeaderElectNamespace, "leader-elect-resource-namespace", o.LeaderElectNamespace, "namespace of the leader election Lease")
@@ -175,11 +165,8 @@ func (o *Options) Validate() error {
 	if o.TLSCertFile == "" || o.TLSKeyFile == "" {
 		errs = append(errs, errors.New("--tls-cert-file and --tls-private-key-file are required: kube-apiserver calls webhooks over TLS only"))
 	}
-	if _, err := imageplatform.ParseUnknownImagePolicy(o.UnknownImagePolicy); err != nil {
-		errs = append(errs, fmt.Errorf("--unknown-image-policy: %w", err))
-	}
-	if o.UnknownImagePolicy == string(imageplatform.PolicyFallback) && len(o.FallbackArchs) == 0 {
-		errs = append(errs, errors.New("--fallback-architectures: needed by --unknown-image-policy=Fallback"))
+	if err := o.Flags.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if _, err := labels.Parse(o.NamespaceSelector); err != nil {
 		errs = append(errs, fmt.Errorf("--namespace-selector: %w", err))
@@ -201,11 +188,6 @@ func (o *Options) Validate() error {
 	}
 	if o.Workers < 1 {
 		errs = append(errs, errors.New("--workers must be at least 1"))
-	}
-	for _, h := range o.InsecureRegistries {
-		if err := imageplatform.ValidateHostPort(h); err != nil {
-			errs = append(errs, fmt.Errorf("--insecure-registry: %w", err))
-		}
 	}
 	if o.LeaderElect && (o.LeaseDuration <= o.RenewDeadline || o.RenewDeadline <= o.RetryPeriod) {
 		errs = append(errs, errors.New("--leader-elect-lease-duration must exceed --leader-elect-renew-deadline, which must exceed --leader-elect-retry-period"))
@@ -238,19 +220,13 @@ func Run(ctx context.Context, o *Options) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	raw, err := imageplatform.NewRegistryResolver(
-		imageplatform.WithInsecureRegistries(o.InsecureRegistries...),
-		imageplatform.WithAllowedPrivateRegistries(o.AllowedPrivate...),
-		imageplatform.WithDockerHubMirror(o.DockerHubMirror),
-		imageplatform.WithRequestTimeout(o.RequestTimeout),
-		imageplatform.WithUserAgent("archfit-placement"),
-	)
+	raw, err := o.Flags.Resolver("archfit-placement")
 	if err != nil {
 		return err
 	}
 	ev := &placement.Evaluator{
 		Resolver: imageplatform.Instrument(raw, imageplatform.NewMetrics(reg, "archfit_resolver")),
-		Policy:   imageplatform.PodPolicy{Unknown: imageplatform.UnknownImagePolicy(o.UnknownImagePolicy), FallbackArchitectures: o.FallbackArchs},
+		Policy:   o.Flags.PodPolicy(),
 	}
 
 	// Informers: namespaces (for the namespace opt-in), gated pods (the
@@ -258,17 +234,7 @@ func Run(ctx context.Context, o *Options) error {
 	shared := informers.NewSharedInformerFactory(client, 0)
 	nsLister := shared.Core().V1().Namespaces().Lister()
 	if o.UsePullSecrets {
-		secrets := shared.Core().V1().Secrets().Lister()
-		accounts := shared.Core().V1().ServiceAccounts().Lister()
-		ev.Credentials = func(ctx context.Context, pod *corev1.Pod) imageplatform.Credentials {
-			c, err := imageplatform.CredentialsForPod(ctx, pod,
-				func(ns, n string) (*corev1.Secret, error) { return secrets.Secrets(ns).Get(n) },
-				func(ns, n string) (*corev1.ServiceAccount, error) { return accounts.ServiceAccounts(ns).Get(n) })
-			if err != nil {
-				return imageplatform.Credentials{}
-			}
-			return c
-		}
+		ev.Credentials = resolverflags.PodCredentials(shared.Core().V1().Secrets().Lister(), shared.Core().V1().ServiceAccounts().Lister())
 	}
 	gatedFactory := placement.NewGatedPodInformer(client)
 
@@ -340,17 +306,7 @@ func Run(ctx context.Context, o *Options) error {
 	ws := &http.Server{Handler: wmux, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second}
 
 	var ready atomic.Bool
-	mmux := http.NewServeMux()
-	mmux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mmux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mmux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !ready.Load() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
-	ms := &http.Server{Handler: mmux, ReadHeaderTimeout: 10 * time.Second}
+	ms := &http.Server{Handler: metricsutil.OpsHandler(reg, ready.Load), ReadHeaderTimeout: 10 * time.Second}
 
 	errCh := make(chan error, 3)
 	go func() {
