@@ -12,7 +12,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
@@ -30,23 +29,17 @@ const (
 // image, with its ServiceAccount's token and the installed webhook
 // configuration pointed at it on loopback, and returns once the API server
 // sends it pods. Everything the CA cases need from placement goes through
-// here, so the rest of the harness does not depend on placement existing.
+// here.
 func (c *cluster) startPlacement(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := os.Stat(filepath.Join(repoRoot, "cmd", "archfit-placement")); err != nil {
-		t.Skip("archfit-placement is not in this tree yet (no cmd/archfit-placement): this case needs its webhook and controller")
-	}
 	bin := filepath.Join(c.bins, "archfit-placement")
-	_, binErr := os.Stat(bin)
-	dep, depErr := c.cs.AppsV1().Deployments("archfit").Get(ctx, "archfit-placement", metav1.GetOptions{})
-	switch {
-	case binErr != nil && apierrors.IsNotFound(depErr):
-		t.Skip("cmd/archfit-placement exists, but neither archfit's image (internal/imagebuild) nor manifests/base ships archfit-placement yet")
-	case binErr != nil:
-		t.Fatalf("manifests/base deploys archfit-placement, but archfit's image lacks it: %v", binErr)
-	case depErr != nil:
-		t.Fatalf("archfit's image ships archfit-placement, but manifests/base has no Deployment archfit/archfit-placement: %v", depErr)
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("archfit's image lacks archfit-placement (internal/imagebuild.DefaultPackages): %v", err)
+	}
+	dep, err := c.cs.AppsV1().Deployments("archfit").Get(ctx, "archfit-placement", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("manifests/base installed no Deployment archfit/archfit-placement: %v", err)
 	}
 
 	tlsDir := filepath.Join(c.dir, "placement-tls")
