@@ -229,6 +229,14 @@ func mergeAffinity(in *corev1.Affinity, allowed []imageplatform.OSArch) *corev1.
 		terms = req.NodeSelectorTerms
 	}
 	groups := platformTerms(allowed)
+	if len(groups) > 1 && req != nil && len(req.NodeSelectorTerms) > 0 {
+		// kube-apiserver lets a gated pod's existing terms be narrowed,
+		// not multiplied, and the webhook and the controller must write
+		// the same thing for one template. So a pod with terms of its own
+		// gets one term: every OS and every arch allowed, a superset of
+		// the exact set only when the OSes allow different arches.
+		groups = unionTerm(allowed)
+	}
 	merged := make([]corev1.NodeSelectorTerm, 0, len(terms)*len(groups))
 	for _, t := range terms {
 		for _, g := range groups {
@@ -245,6 +253,25 @@ func mergeAffinity(in *corev1.Affinity, allowed []imageplatform.OSArch) *corev1.
 	}
 	out.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution = &corev1.NodeSelector{NodeSelectorTerms: merged}
 	return out
+}
+
+// unionTerm is one term admitting every OS and every arch of allowed.
+func unionTerm(allowed []imageplatform.OSArch) [][]corev1.NodeSelectorRequirement {
+	var oses, archs []string
+	for _, p := range allowed {
+		if !slices.Contains(oses, p.OS) {
+			oses = append(oses, p.OS)
+		}
+		if !slices.Contains(archs, p.Arch) {
+			archs = append(archs, p.Arch)
+		}
+	}
+	slices.Sort(oses)
+	slices.Sort(archs)
+	return [][]corev1.NodeSelectorRequirement{{
+		{Key: imageplatform.LabelOS, Operator: corev1.NodeSelectorOpIn, Values: oses},
+		{Key: imageplatform.LabelArch, Operator: corev1.NodeSelectorOpIn, Values: archs},
+	}}
 }
 
 // platformTerms returns the expressions for each term that together admit

@@ -136,6 +136,12 @@ func TestDecideAndApply(t *testing.T) {
 			summary: "written: linux/amd64,linux/arm64,windows/amd64",
 		},
 		{
+			name: "OSes with different arches under the pod's own term: one wider term, never more terms",
+			pod:  st.MakePod().Name("p").Container(winAmd).NodeAffinity(required([]corev1.NodeSelectorRequirement{zoneA})).Obj(), ready: true, outcome: OutcomeWritten,
+			wantTerms: terms([]corev1.NodeSelectorRequirement{zoneA, req(imageplatform.LabelOS, corev1.NodeSelectorOpIn, "linux", "windows"), both}),
+			summary:   "written: linux/amd64,linux/arm64,windows/amd64",
+		},
+		{
 			name:  "the archfit.dev/platforms override is honoured",
 			pod:   st.MakePod().Name("p").Container(missing).Annotation(imageplatform.PlatformsAnnotation, "linux/arm64").Obj(),
 			ready: true, outcome: OutcomeWritten, wantTerms: terms([]corev1.NodeSelectorRequirement{linux, req(imageplatform.LabelArch, corev1.NodeSelectorOpIn, "arm64")}),

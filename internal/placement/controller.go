@@ -205,7 +205,19 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 	if !ready {
 		return min(c.o.Retry, time.Until(deadline)+time.Millisecond), nil
 	}
-	if err := c.write(ctx, pod, &d); err != nil {
+	if err := c.write(ctx, pod, &d); apierrors.IsInvalid(err) {
+		// The API refuses the write itself (a rule of the pod's own
+		// affinity this version of kube-apiserver will not narrow):
+		// retrying cannot help, and a pod must not stay gated, so release
+		// it without the constraint and say so.
+		if err2 := c.write(ctx, pod, nil); err2 != nil {
+			return 0, err2
+		}
+		c.metrics.Ungated.WithLabelValues("rejected").Inc()
+		c.recorder.Eventf(pod, nil, corev1.EventTypeWarning, ReasonRejected, "Placement",
+			"released without the image-platform constraint: kube-apiserver refused it (%v); ArchFit's Filter still applies under archfit-scheduler", err)
+		return 0, nil
+	} else if err != nil {
 		return 0, err
 	}
 	c.metrics.Ungated.WithLabelValues(string(d.Outcome)).Inc()

@@ -15,6 +15,7 @@ const (
 	ReasonPolicy      = "ArchFitPlacementPolicyApplied"
 	ReasonPinConflict = "ArchFitPlacementPinConflict"
 	ReasonUnchanged   = "ArchFitPlacementUnchanged"
+	ReasonRejected    = "ArchFitPlacementRejected"
 )
 
 // maxNote is below the API's 1 kB limit on an Event's note.

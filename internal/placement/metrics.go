@@ -30,7 +30,7 @@ func NewMetrics(reg prometheus.Registerer, gated func() float64) *Metrics {
 		}),
 		Ungated: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "archfit_placement_ungated_total",
-			Help: "Gated pods released by the controller, by outcome: written, policy (an image stayed unknown), unconstrained, pinned, conflict, gone (deleted while gated).",
+			Help: "Gated pods released by the controller, by outcome: written, policy (an image stayed unknown), unconstrained, pinned, conflict, gone (deleted while gated), rejected (kube-apiserver refused the write; released without it).",
 		}, []string{"outcome"}),
 		GateDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "archfit_placement_gate_duration_seconds",

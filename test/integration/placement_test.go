@@ -208,7 +208,13 @@ func placementScenarios(t *testing.T, cp *controlPlane) {
 	})
 
 	t.Run("a slow registry: admitted at once with the gate, released with the affinity and an Event", func(t *testing.T) {
-		created, err := cs.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "slow"}, Spec: podSpec(sc, slowImg)}, metav1.CreateOptions{})
+		// A term of the pod's own: kube-apiserver lets the controller
+		// narrow a gated pod's terms, not add to their number.
+		own := corev1.NodeSelectorRequirement{Key: "archfit.test/scenario", Operator: corev1.NodeSelectorOpIn, Values: []string{sc}}
+		spec := podSpec(sc, slowImg)
+		spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+			NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{own}}}}}}
+		created, err := cs.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "slow"}, Spec: spec}, metav1.CreateOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -218,7 +224,7 @@ func placementScenarios(t *testing.T, cp *controlPlane) {
 			t.Fatalf("admitted without the gate: gates %v labels %v annotations %v", created.Spec.SchedulingGates, created.Labels, created.Annotations)
 		}
 		p := waitPod(t, cs, ns, "slow", "released", 20*time.Second, ungated)
-		if diff := cmp.Diff(terms(platformTerm("amd64", "arm64")), requiredTerms(p)); diff != "" {
+		if diff := cmp.Diff(terms(append([]corev1.NodeSelectorRequirement{own}, platformTerm("amd64", "arm64")...)), requiredTerms(p)); diff != "" {
 			t.Errorf("required terms (-want +got):\n%s", diff)
 		}
 		note := waitEvent(t, cs, ns, "slow", placement.ReasonWritten)
