@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -124,6 +125,7 @@ func placementScenarios(t *testing.T, cp *controlPlane) {
 		second(reg.PushIndex("app/slow:1", []string{"linux/amd64", "linux/arm64"}, true, false)),
 		second(reg.PushIndex("app/stuck:1", []string{"linux/amd64", "linux/arm64"}, false, false)),
 		second(reg.PushImage("app/late:1", "linux/arm64", false)),
+		second(reg.PushImage("app/refused:1", "linux/amd64", false)),
 	} {
 		if err != nil {
 			t.Fatal(err)
@@ -373,6 +375,85 @@ func placementScenarios(t *testing.T, cp *controlPlane) {
 		note := waitEvent(t, cs, ns, "never", placement.ReasonPolicy)
 		if !strings.Contains(note, lateImg) || !strings.Contains(note, "unknownImagePolicy Fallback") {
 			t.Errorf("Warning note = %q", note)
+		}
+		reg.ClearFaults()
+	})
+
+	t.Run("kube-apiserver refuses the controller's write: the pod is released without it, with a Warning", func(t *testing.T) {
+		// A ValidatingAdmissionPolicy stands for any rule of a cluster (or
+		// of a future API version) that refuses the narrowing as Invalid:
+		// retrying cannot help, and the pod must not stay gated.
+		const label = "archfit.test/refuse-placement"
+		fail := admissionregistrationv1.Fail
+		invalid := metav1.StatusReasonInvalid
+		vap := &admissionregistrationv1.ValidatingAdmissionPolicy{
+			ObjectMeta: metav1.ObjectMeta{Name: "refuse-placement"},
+			Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+				FailurePolicy: &fail,
+				MatchConstraints: &admissionregistrationv1.MatchResources{
+					ObjectSelector: &metav1.LabelSelector{MatchLabels: map[string]string{label: "true"}},
+					ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+						Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Update},
+						Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
+					}}},
+				},
+				Validations: []admissionregistrationv1.Validation{{Expression: "!has(object.spec.affinity)", Reason: &invalid, Message: "this test's cluster refuses node affinity on update"}},
+			},
+		}
+		if _, err := cs.AdmissionregistrationV1().ValidatingAdmissionPolicies().Create(ctx, vap, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "refuse-placement"},
+			Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: vap.Name,
+				ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}},
+		}
+		if _, err := cs.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = cs.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Delete(ctx, binding.Name, metav1.DeleteOptions{})
+			_ = cs.AdmissionregistrationV1().ValidatingAdmissionPolicies().Delete(ctx, vap.Name, metav1.DeleteOptions{})
+		})
+		// kube-apiserver loads policies from an informer: wait until a
+		// labelled pod's update that adds affinity is refused as Invalid.
+		probe, err := cs.CoreV1().Pods("team-b").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "refuse-probe", Labels: map[string]string{label: "true"}},
+			Spec: corev1.PodSpec{SchedulingGates: []corev1.PodSchedulingGate{{Name: "archfit.test/hold"}}, Containers: []corev1.Container{{Name: "c", Image: amd}}}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+			p, err := cs.CoreV1().Pods("team-b").Get(ctx, probe.Name, metav1.GetOptions{})
+			if err != nil {
+				return false, err
+			}
+			p.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+				NodeSelectorTerms: terms(platformTerm("amd64"))}}}
+			_, err = cs.CoreV1().Pods("team-b").Update(ctx, p, metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}})
+			return apierrors.IsInvalid(err), nil
+		})
+		if err != nil {
+			t.Fatalf("the policy never refused an update: %v", err)
+		}
+
+		reg.SetFault("/app/refused/", registrytest.Fault{Delay: 1500 * time.Millisecond})
+		spec := podSpec(sc, img("app/refused:1"))
+		created, err := cs.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "refused", Labels: map[string]string{label: "true"}}, Spec: spec}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !placement.HasGate(created) {
+			t.Fatal("not gated at admission")
+		}
+		p := waitPod(t, cs, ns, "refused", "released", 30*time.Second, ungated)
+		if p.Spec.Affinity != nil {
+			t.Errorf("affinity written despite the refusal: %+v", p.Spec.Affinity)
+		}
+		if note := waitEvent(t, cs, ns, "refused", placement.ReasonRejected); !strings.Contains(note, "this test's cluster refuses node affinity on update") {
+			t.Errorf("Warning does not carry kube-apiserver's reason: %q", note)
+		}
+		if node := waitBound(t, cs, ns, "refused", 20*time.Second); node != "placement-amd" {
+			t.Errorf("bound to %s; ArchFit should still keep an amd64-only pod on amd64", node)
 		}
 		reg.ClearFaults()
 	})
