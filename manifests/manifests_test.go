@@ -396,6 +396,51 @@ func TestSchedulerConfigTypoFails(t *testing.T) {
 	}
 }
 
+// checkServed checks what every archfit server's Deployment must get
+// right: its Service of the same name selects its pods and port 443
+// reaches the address flag, its probes are on --metrics-address, and its
+// TLS files come from tlsSecret. It returns the Service.
+func checkServed(t *testing.T, objs objects, d *appsv1.Deployment, addrFlag, tlsSecret string) corev1.Service {
+	t.Helper()
+	spec := d.Spec.Template.Spec
+	c := spec.Containers[0]
+	var svc corev1.Service
+	objs.get(t, "Service", d.Namespace, d.Name, &svc)
+	if !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(d.Spec.Template.Labels)) {
+		t.Fatalf("the Service does not select %s's pods", d.Name)
+	}
+	addr, _ := flagValue(c.Args, addrFlag)
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatalf("--%s %q: %v", addrFlag, addr, err)
+	}
+	var target string
+	for _, p := range svc.Spec.Ports {
+		if p.Port == 443 {
+			target = p.TargetPort.String()
+		}
+	}
+	if !slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool {
+		return (p.Name == target || itoa(p.ContainerPort) == target) && itoa(p.ContainerPort) == port
+	}) {
+		t.Errorf("Service port 443 -> %q does not reach --%s %s", target, addrFlag, addr)
+	}
+	metricsAddr, _ := flagValue(c.Args, "metrics-address")
+	_, metricsPort, _ := net.SplitHostPort(metricsAddr)
+	for _, p := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe} {
+		if itoa(probePort(t, c, p)) != metricsPort {
+			t.Errorf("probe %+v is not on --metrics-address %s", p.HTTPGet, metricsAddr)
+		}
+	}
+	cert, _ := flagValue(c.Args, "tls-cert-file")
+	key, _ := flagValue(c.Args, "tls-private-key-file")
+	v := mountedFile(t, spec, c, cert)
+	if v.Secret == nil || v.Secret.SecretName != tlsSecret || mountedFile(t, spec, c, key).Name != v.Name {
+		t.Errorf("TLS files %s, %s are not from Secret %s: %+v", cert, key, tlsSecret, v)
+	}
+	return svc
+}
+
 func TestBaseExpander(t *testing.T) {
 	objs := build(t, "base")
 	var d appsv1.Deployment
@@ -406,48 +451,7 @@ func TestBaseExpander(t *testing.T) {
 	c := spec.Containers[0]
 	expanderOptions(t, c.Args)
 
-	// The Service's 443 reaches the port --grpc-address listens on.
-	var svc corev1.Service
-	objs.get(t, "Service", "archfit", "archfit-expander", &svc)
-	sel := labels.SelectorFromSet(svc.Spec.Selector)
-	if !sel.Matches(labels.Set(d.Spec.Template.Labels)) {
-		t.Fatal("the Service does not select the expander's pods")
-	}
-	grpcAddr, _ := flagValue(c.Args, "grpc-address")
-	_, grpcPort, err := net.SplitHostPort(grpcAddr)
-	if err != nil {
-		t.Fatalf("--grpc-address %q: %v", grpcAddr, err)
-	}
-	var target string
-	for _, p := range svc.Spec.Ports {
-		if p.Port == 443 {
-			target = p.TargetPort.String()
-		}
-	}
-	found := false
-	for _, p := range c.Ports {
-		if (p.Name == target || itoa(p.ContainerPort) == target) && itoa(p.ContainerPort) == grpcPort {
-			found = true
-		}
-	}
-	if !found {
-		t.Errorf("Service port 443 -> %q does not reach --grpc-address %s", target, grpcAddr)
-	}
-	metricsAddr, _ := flagValue(c.Args, "metrics-address")
-	_, metricsPort, _ := net.SplitHostPort(metricsAddr)
-	for _, p := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe} {
-		if itoa(probePort(t, c, p)) != metricsPort {
-			t.Errorf("probe %+v is not on --metrics-address %s", p.HTTPGet, metricsAddr)
-		}
-	}
-
-	// TLS: both files in the mounted Secret.
-	cert, _ := flagValue(c.Args, "tls-cert-file")
-	key, _ := flagValue(c.Args, "tls-private-key-file")
-	v := mountedFile(t, spec, c, cert)
-	if v.Secret == nil || v.Secret.SecretName != "archfit-expander-tls" || mountedFile(t, spec, c, key).Name != v.Name {
-		t.Errorf("TLS files %s, %s are not from Secret archfit-expander-tls: %+v", cert, key, v)
-	}
+	checkServed(t, objs, &d, "grpc-address", "archfit-expander-tls")
 
 	// The policy file is the generated ConfigMap and parses as a policy.
 	pf, _ := flagValue(c.Args, "policy-file")

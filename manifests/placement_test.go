@@ -1,14 +1,12 @@
 package manifests
 
 import (
-	"net"
 	"slices"
 	"strings"
 	"testing"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -28,41 +26,7 @@ func TestBasePlacement(t *testing.T) {
 		t.Fatalf("archfit-placement refuses the Deployment's args: %v", err)
 	}
 
-	// The Service's 443 reaches --webhook-address.
-	var svc corev1.Service
-	objs.get(t, "Service", "archfit", "archfit-placement", &svc)
-	if !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(d.Spec.Template.Labels)) {
-		t.Fatal("the Service does not select the placement pods")
-	}
-	addr, _ := flagValue(c.Args, "webhook-address")
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		t.Fatalf("--webhook-address %q: %v", addr, err)
-	}
-	var target string
-	for _, p := range svc.Spec.Ports {
-		if p.Port == 443 {
-			target = p.TargetPort.String()
-		}
-	}
-	if !slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool {
-		return (p.Name == target || itoa(p.ContainerPort) == target) && itoa(p.ContainerPort) == port
-	}) {
-		t.Errorf("Service port 443 -> %q does not reach --webhook-address %s", target, addr)
-	}
-	metricsAddr, _ := flagValue(c.Args, "metrics-address")
-	_, metricsPort, _ := net.SplitHostPort(metricsAddr)
-	for _, p := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe} {
-		if itoa(probePort(t, c, p)) != metricsPort {
-			t.Errorf("probe %+v is not on --metrics-address %s", p.HTTPGet, metricsAddr)
-		}
-	}
-	cert, _ := flagValue(c.Args, "tls-cert-file")
-	key, _ := flagValue(c.Args, "tls-private-key-file")
-	v := mountedFile(t, spec, c, cert)
-	if v.Secret == nil || v.Secret.SecretName != "archfit-placement-tls" || mountedFile(t, spec, c, key).Name != v.Name {
-		t.Errorf("TLS files %s, %s are not from Secret archfit-placement-tls: %+v", cert, key, v)
-	}
+	svc := checkServed(t, objs, &d, "webhook-address", "archfit-placement-tls")
 
 	// The webhook configuration calls that Service, on the handler's path,
 	// for exactly the pods the flags put in scope, and never blocks.
