@@ -192,7 +192,8 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 	if !HasGate(pod) {
 		// Someone removed the gate by hand; drop the label so the pod
 		// leaves the watch.
-		return 0, c.write(ctx, pod, nil)
+		_, err := c.write(ctx, pod, nil)
+		return 0, err
 	}
 	budget := c.o.LookupBudget
 	if !final && deadline.Sub(now) < budget {
@@ -203,21 +204,22 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 	cancel()
 	d, ready := Decide(pod, images, final)
 	if !ready {
-		return min(c.o.Retry, time.Until(deadline)+time.Millisecond), nil
+		return min(c.o.Retry, deadline.Sub(now)+time.Millisecond), nil
 	}
-	if err := c.write(ctx, pod, &d); apierrors.IsInvalid(err) {
+	gone, err := c.write(ctx, pod, &d)
+	if apierrors.IsInvalid(err) {
 		// The API refuses the write itself (a rule of the pod's own
 		// affinity this version of kube-apiserver will not narrow):
 		// retrying cannot help, and a pod must not stay gated, so release
 		// it without the constraint and say so.
-		if err2 := c.write(ctx, pod, nil); err2 != nil {
+		if _, err2 := c.write(ctx, pod, nil); err2 != nil {
 			return 0, err2
 		}
 		c.metrics.Ungated.WithLabelValues("rejected").Inc()
 		c.recorder.Eventf(pod, nil, corev1.EventTypeWarning, ReasonRejected, "Placement",
 			"released without the image-platform constraint: kube-apiserver refused it (%v); ArchFit's Filter still applies under archfit-scheduler", err)
 		return 0, nil
-	} else if err != nil {
+	} else if err != nil || gone {
 		return 0, err
 	}
 	c.metrics.Ungated.WithLabelValues(string(d.Outcome)).Inc()
@@ -231,24 +233,25 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 	return 0, nil
 }
 
-// write applies the decision (nil: only drop the label) with an Update,
-// so a concurrent change is a conflict and the pod is decided again from
-// its new state.
-func (c *Controller) write(ctx context.Context, pod *corev1.Pod, d *Decision) error {
+// write applies the decision (nil: only drop the gate and label) with an
+// Update, so a concurrent change is a conflict and the pod is decided again
+// from its new state. gone reports a pod deleted meanwhile, which is
+// counted once here and gets no Event.
+func (c *Controller) write(ctx context.Context, pod *corev1.Pod, d *Decision) (gone bool, err error) {
 	p := pod.DeepCopy()
 	if d != nil {
 		Apply(p, *d)
 	} else {
 		Ungate(p)
 	}
-	_, err := c.client.CoreV1().Pods(p.Namespace).Update(ctx, p, metav1.UpdateOptions{FieldManager: "archfit-placement"})
+	_, err = c.client.CoreV1().Pods(p.Namespace).Update(ctx, p, metav1.UpdateOptions{FieldManager: "archfit-placement"})
 	if apierrors.IsNotFound(err) {
 		c.metrics.Ungated.WithLabelValues("gone").Inc()
-		return nil
+		return true, nil
 	}
 	if err != nil {
 		c.metrics.UpdateErrors.Inc()
-		return fmt.Errorf("updating pod %s/%s: %w", p.Namespace, p.Name, err)
+		return false, fmt.Errorf("updating pod %s/%s: %w", p.Namespace, p.Name, err)
 	}
-	return nil
+	return false, nil
 }
