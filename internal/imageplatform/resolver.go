@@ -84,9 +84,9 @@ type digestEntry struct {
 type RegistryResolver struct {
 	o       *options
 	guard   *guard
-	refs    *lru[refKey, refEntry]
-	digests *lru[digestKey, digestEntry]
-	pullers *lru[string, *remote.Puller]
+	refs    *typedLRU[refKey, refEntry]
+	digests *typedLRU[digestKey, digestEntry]
+	pullers *typedLRU[string, *remote.Puller]
 	sf      singleflight.Group
 }
 
@@ -106,6 +106,16 @@ func NewRegistryResolver(opts ...Option) (*RegistryResolver, error) {
 		digests: newLRU[digestKey, digestEntry](o.cacheSize),
 		pullers: newLRU[string, *remote.Puller](256),
 	}, nil
+}
+
+// CacheEntries counts what each of the resolver's caches holds. Each is
+// bounded: References and Digests by WithCacheSize, Pullers (one per
+// credential) by a fixed size.
+type CacheEntries struct{ References, Digests, Pullers int }
+
+// CacheEntries reports the caches' sizes, for soak tests and debugging.
+func (r *RegistryResolver) CacheEntries() CacheEntries {
+	return CacheEntries{References: r.refs.Len(), Digests: r.digests.Len(), Pullers: r.pullers.Len()}
 }
 
 // Resolve implements Resolver. The cache-hit path takes one short lock and

@@ -497,3 +497,37 @@ func TestDockerHubMirror(t *testing.T) {
 		t.Errorf("a non-Hub image must not be mirrored: %v %v", ref, err)
 	}
 }
+
+// The caches are bounded, and the bound evicts the least recently used
+// entry: the one looked up again costs no request, the evicted one does.
+func TestCacheIsBoundedAndKeepsRecent(t *testing.T) {
+	reg := registrytest.New()
+	defer reg.Close()
+	for _, tag := range []string{"a", "b", "c"} {
+		ok(t)(reg.PushIndex("app/"+tag+":1", []string{"linux/amd64", "linux/arm64"}, false, false))
+	}
+	r := newResolver(t, reg, imageplatform.WithCacheSize(2))
+	for _, tag := range []string{"a", "b", "a", "c"} {
+		if res := resolve(r, reg.Host+"/app/"+tag+":1"); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+	}
+	if got := r.CacheEntries(); got.References != 2 || got.Digests != 2 || got.Pullers != 1 {
+		t.Fatalf("cache entries = %+v, want 2 references, 2 digests, 1 puller", got)
+	}
+	reg.ResetCounts()
+	for _, tag := range []string{"a", "c"} {
+		if res := resolve(r, reg.Host+"/app/"+tag+":1"); res.Err != nil || !res.Cached {
+			t.Fatalf("%s, recently used, should be cached: %+v", tag, res)
+		}
+	}
+	if n := reg.Requests(); n != 0 {
+		t.Fatalf("cached lookups made %d requests", n)
+	}
+	if res := resolve(r, reg.Host+"/app/b:1"); res.Err != nil || res.Cached {
+		t.Fatalf("b, least recently used, should have been evicted: %+v", res)
+	}
+	if reg.Count(http.MethodHead) != 1 {
+		t.Fatalf("the evicted tag made %d HEADs, want 1", reg.Count(http.MethodHead))
+	}
+}
