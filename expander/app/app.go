@@ -160,19 +160,11 @@ func Run(ctx context.Context, o *Options) error {
 		return err
 	}
 
-	certs, err := tlsfiles.New(o.TLSCertFile, o.TLSKeyFile, 5*time.Second, func(err error) {
-		if err != nil {
-			logger.Error(err, "TLS key pair reload failed; serving the previous certificate")
-		} else {
-			logger.Info("TLS key pair reloaded")
-		}
-	})
+	// gRPC requires ALPN "h2"; grpc-go would add it to a static config, but
+	// the config a handshake uses comes from the reloading controller.
+	tlsCfg, err := tlsfiles.ServerConfig(ctx, o.TLSCertFile, o.TLSKeyFile, o.ClientCAFile, "h2")
 	if err != nil {
-		return err
-	}
-	tlsCfg, err := certs.ServerConfig(o.ClientCAFile)
-	if err != nil {
-		return fmt.Errorf("--client-ca-file: %w", err)
+		return fmt.Errorf("--tls-cert-file/--tls-key-file/--client-ca-file: %w", err)
 	}
 	srv := grpc.NewServer(append(expander.ServerOptions(), grpc.Creds(credentials.NewTLS(tlsCfg)))...)
 	health := expander.Register(srv, expander.Instrument(engine, m), m)

@@ -1,100 +1,69 @@
-// Package tlsfiles serves a certificate from files and picks up rotated
-// files without a restart (cert-manager and Secret volume updates replace
-// them in place, through a symlink swap).
+// Package tlsfiles serves TLS from a key pair on disk and follows its
+// rotation without a restart (cert-manager and Secret volume updates replace
+// the files in place, through a symlink swap). It wires
+// k8s.io/apiserver's dynamiccertificates, the machinery kube-apiserver
+// serves with, so rotation behaves as operators already know it: the files
+// are watched (and re-read every minute in case a watch event is missed), a
+// pair that does not load keeps the previous one, and the new pair is served
+// from the next handshake.
 package tlsfiles
 
 import (
+	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
-	"os"
-	"sync"
-	"time"
+
+	"k8s.io/apiserver/pkg/server/dynamiccertificates"
+	"k8s.io/klog/v2"
 )
 
-// Reloader holds the current key pair and re-reads the files when they
-// change. A rotation that fails to load keeps the previous pair, so a
-// half-written file never takes the server down.
-type Reloader struct {
-	certFile, keyFile string
-	interval          time.Duration
-	onReload          func(error)
-
-	mu        sync.Mutex
-	cert      *tls.Certificate
-	stamp     string
-	lastCheck time.Time
-}
-
-// New loads the pair once; a failure here is an error (the server must not
-// start without a certificate). onReload, if not nil, is told of every
-// reload attempt after the first.
-func New(certFile, keyFile string, interval time.Duration, onReload func(error)) (*Reloader, error) {
-	r := &Reloader{certFile: certFile, keyFile: keyFile, interval: interval, onReload: onReload}
-	stamp, err := r.stampFiles()
-	if err != nil {
-		return nil, err
-	}
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+// ServerConfig returns a server TLS config backed by certFile and keyFile.
+// With a clientCAFile it requires and verifies client certificates (mTLS),
+// and follows that file's rotation too. nextProtos are the ALPN protocols
+// to offer ("h2" for gRPC): the config a handshake gets is built here, not by
+// the server that wraps it, so the server cannot add them itself.
+//
+// A missing or invalid file is an error, so a server never starts without a
+// certificate. The watchers stop with ctx.
+func ServerConfig(ctx context.Context, certFile, keyFile, clientCAFile string, nextProtos ...string) (*tls.Config, error) {
+	serving, err := dynamiccertificates.NewDynamicServingContentFromFiles("serving", certFile, keyFile)
 	if err != nil {
 		return nil, fmt.Errorf("loading TLS key pair %s, %s: %w", certFile, keyFile, err)
 	}
-	r.cert, r.stamp, r.lastCheck = &cert, stamp, time.Now()
-	return r, nil
-}
-
-func (r *Reloader) stampFiles() (string, error) {
-	var s string
-	for _, f := range []string{r.certFile, r.keyFile} {
-		fi, err := os.Stat(f)
-		if err != nil {
-			return "", err
-		}
-		s += fmt.Sprintf("%s:%d:%d;", f, fi.Size(), fi.ModTime().UnixNano())
-	}
-	return s, nil
-}
-
-// GetCertificate is a tls.Config hook: it checks the files at most once per
-// interval, on handshakes only, so an idle server does no work.
-func (r *Reloader) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if time.Since(r.lastCheck) < r.interval {
-		return r.cert, nil
-	}
-	r.lastCheck = time.Now()
-	stamp, err := r.stampFiles()
-	if err != nil || stamp == r.stamp {
-		if err != nil && r.onReload != nil {
-			r.onReload(err)
-		}
-		return r.cert, nil
-	}
-	cert, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
-	if r.onReload != nil {
-		r.onReload(err)
-	}
-	if err == nil {
-		r.cert, r.stamp = &cert, stamp
-	}
-	return r.cert, nil
-}
-
-// ServerConfig returns a TLS config using the reloader; with a client CA
-// file it requires and verifies client certificates (mTLS).
-func (r *Reloader) ServerConfig(clientCAFile string) (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: r.GetCertificate}
+	base := &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: nextProtos}
+	var clientCA dynamiccertificates.CAContentProvider
+	var caFile *dynamiccertificates.DynamicFileCAContent
 	if clientCAFile != "" {
-		b, err := os.ReadFile(clientCAFile)
-		if err != nil {
-			return nil, err
+		if caFile, err = dynamiccertificates.NewDynamicCAContentFromFile("client-ca", clientCAFile); err != nil {
+			return nil, fmt.Errorf("%s: %w", clientCAFile, err)
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(b) {
-			return nil, fmt.Errorf("%s: no PEM certificates", clientCAFile)
-		}
-		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
+		clientCA = caFile
+		base.ClientAuth = tls.RequireAndVerifyClientCert
 	}
-	return cfg, nil
+	ctrl := dynamiccertificates.NewDynamicServingCertificateController(base, clientCA, serving, nil, nil)
+	if err := ctrl.RunOnce(); err != nil {
+		return nil, err
+	}
+	logger := klog.FromContext(ctx)
+	serving.AddListener(ctrl)
+	serving.AddListener(logReload{logger, "TLS key pair reloaded", certFile})
+	go serving.Run(ctx, 1)
+	if caFile != nil {
+		caFile.AddListener(ctrl)
+		caFile.AddListener(logReload{logger, "client CA reloaded", clientCAFile})
+		go caFile.Run(ctx, 1)
+	}
+	go ctrl.Run(1, ctx.Done())
+	return &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: nextProtos, GetConfigForClient: ctrl.GetConfigForClient}, nil
 }
+
+// logReload keeps the rotation visible at the default log level; the
+// library itself logs a successful reload only at V(2). A pair that fails to
+// load is logged by the library, as "key failed with : <error>".
+type logReload struct {
+	logger klog.Logger
+	msg    string
+	file   string
+}
+
+func (l logReload) Enqueue() { l.logger.Info(l.msg, "file", l.file) }

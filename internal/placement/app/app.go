@@ -278,19 +278,12 @@ func Run(ctx context.Context, o *Options) error {
 		}
 	}
 
-	certs, err := tlsfiles.New(o.TLSCertFile, o.TLSKeyFile, 5*time.Second, func(err error) {
-		if err != nil {
-			logger.Error(err, "TLS key pair reload failed; serving the previous certificate")
-		} else {
-			logger.Info("TLS key pair reloaded")
-		}
-	})
+	// HTTP/2 first: kube-apiserver keeps one multiplexed connection to the
+	// webhook. net/http would offer it on a static config, but the config a
+	// handshake uses comes from the reloading controller.
+	tlsCfg, err := tlsfiles.ServerConfig(ctx, o.TLSCertFile, o.TLSKeyFile, "", "h2", "http/1.1")
 	if err != nil {
-		return err
-	}
-	tlsCfg, err := certs.ServerConfig("")
-	if err != nil {
-		return err
+		return fmt.Errorf("--tls-cert-file/--tls-key-file: %w", err)
 	}
 	wl, err := net.Listen("tcp", o.WebhookAddress)
 	if err != nil {
