@@ -9,17 +9,29 @@ K8S_LDFLAGS := -X k8s.io/component-base/version.gitVersion=v1.37.1 \
 TEST_TIMEOUT ?= 25m
 BENCH_TIME   ?= 2s
 
-.PHONY: all build test unit integration bench demo lint proto fuzz clean images e2e
+.PHONY: all build test unit integration race bench demo lint proto fuzz clean images e2e
 
 all: build
 
 build:
 	$(GO) build -ldflags "$(K8S_LDFLAGS)" -o $(BIN)/ ./cmd/...
 
-# Unit and integration tests. The integration tests start one real control
-# plane (etcd, kube-apiserver, kube-scheduler) per test binary.
+# Unit and integration tests, then the race detector. The integration tests
+# start one real control plane (etcd, kube-apiserver, kube-scheduler) per
+# test binary.
 test:
 	$(GO) test -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) --no-print-directory race
+
+# The race detector over the packages whose own concurrency matters: the
+# resolver's cache, singleflight and breaker; the plugin's informer-fed
+# indexes; the expander's policy reload; the placement webhook and
+# controller; TLS rotation. The integration tests are left out: with -race,
+# building and running kube-apiserver, etcd and kube-scheduler in process
+# would take CI's cold run past its 30 minutes.
+RACE_PKGS ?= ./internal/imageplatform/ ./internal/tlsfiles/ ./plugins/archfit/... ./expander/... ./internal/placement/...
+race:
+	$(GO) test -race -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
 
 unit:
 	$(GO) test -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v /test/integration)
