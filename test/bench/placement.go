@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	admissionv1 "k8s.io/api/admission/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -86,7 +87,15 @@ func placementBench(ctx context.Context, pods int, order string) ([]row, error) 
 		if kind == installed {
 			return nil
 		}
-		if installed != "O" {
+		switch installed {
+		case "P":
+			if err := uninstallPolicy(ctx, cp); err != nil {
+				return err
+			}
+			if err := placementtest.WaitCalled(ctx, cp.Client, "bench-probe", image, false); err != nil {
+				return err
+			}
+		case "W", "F":
 			if err := placementtest.Uninstall(ctx, cp.Client, "bench-probe", image); err != nil {
 				return err
 			}
@@ -108,17 +117,28 @@ func placementBench(ctx context.Context, pods int, order string) ([]row, error) 
 			if err := placementtest.WaitCalled(ctx, cp.Client, "bench-probe", image, true); err != nil {
 				return err
 			}
+		case "P":
+			if err := installPolicy(ctx, cp); err != nil {
+				return err
+			}
+			if err := placementtest.WaitCalled(ctx, cp.Client, "bench-probe", image, true); err != nil {
+				return err
+			}
 		}
 		installed = kind
 		return nil
 	}
 	// Warm: the image is now cached, and kube-apiserver has made its TLS
 	// connections to both webhooks before any measured round.
-	for _, k := range []string{"F", "W"} {
+	warm := []string{"F", "W"}
+	if slices.Contains(rounds, "P") {
+		warm = append(warm, "P")
+	}
+	for _, k := range warm {
 		if err := install(k); err != nil {
 			return nil, err
 		}
-		if _, err := createPods(ctx, cp, "bench-warm-"+strings.ToLower(k), image, 200); err != nil {
+		if _, err := createPods(ctx, cp, "bench-warm-"+strings.ToLower(k), image, 200, false); err != nil {
 			return nil, err
 		}
 	}
@@ -133,7 +153,7 @@ func placementBench(ctx context.Context, pods int, order string) ([]row, error) 
 			return nil, err
 		}
 		ns := fmt.Sprintf("bench-%d-%s", i, strings.ToLower(r))
-		lat, err := createPods(ctx, cp, ns, image, pods)
+		lat, err := createPods(ctx, cp, ns, image, pods, r == "A")
 		if err != nil {
 			return nil, err
 		}
@@ -157,15 +177,12 @@ func placementBench(ctx context.Context, pods int, order string) ([]row, error) 
 	out := []row{
 		{"placement", "webhook p99, cached images (its own histogram, measured rounds)", fmt.Sprintf("%.2f ms over %d reviews", reviews.quantile(0.99)*1000, int(reviews.count)), "≤ 5 ms"},
 	}
-	for _, k := range []string{"W", "F"} {
+	for _, k := range []string{"W", "F", "P", "A"} {
 		if len(totals[k]) == 0 {
 			continue
 		}
 		ratio, blocks := blockRatios(rounds, k, totals, pods)
-		goal := "≥ 0.9"
-		if k == "F" {
-			goal = "— (what any mutating webhook costs here)"
-		}
+		goal := map[string]string{"W": "≥ 0.9", "F": "— (what any mutating webhook costs here)", "P": "— (what an in-process CEL mutation of the same size costs)", "A": "— (what the constraint itself costs, with no admission step)"}[k]
 		out = append(out,
 			row{"placement", fmt.Sprintf("pods created per second, %s ÷ no webhook (median of %d ABBA blocks; %s)", roundName[k], len(blocks), strings.Join(blocks, ", ")), fmt.Sprintf("%.3f", ratio), goal},
 			row{"placement", fmt.Sprintf("pod CREATE p99 seen by the client, %s / no webhook", roundName[k]), fmt.Sprintf("%.1f / %.1f ms", pct(lats[k], 0.99), pct(lats["O"], 0.99)), "—"},
@@ -177,11 +194,11 @@ func placementBench(ctx context.Context, pods int, order string) ([]row, error) 
 	return out, nil
 }
 
-var roundName = map[string]string{"W": "archfit-placement's webhook", "F": "floor webhook", "O": "no webhook"}
+var roundName = map[string]string{"W": "archfit-placement's webhook", "F": "floor webhook", "P": "MutatingAdmissionPolicy", "A": "no webhook, affinity written by the client", "O": "no webhook"}
 
 func pooled(totals map[string][]time.Duration, pods int) string {
 	var parts []string
-	for _, k := range []string{"W", "F", "O"} {
+	for _, k := range []string{"W", "F", "P", "A", "O"} {
 		if len(totals[k]) > 0 {
 			parts = append(parts, fmt.Sprintf("%s %.0f", roundName[k], rate(totals[k], pods)))
 		}
@@ -227,7 +244,7 @@ func floorWebhook() (*httptest.Server, []byte, error) {
 // createPods creates n archfit-scheduler pods from 16 clients, as a rollout
 // of several Deployments would, and returns each Create's latency followed
 // by the whole round's duration.
-func createPods(ctx context.Context, cp *controlplane.ControlPlane, ns, image string, n int) ([]time.Duration, error) {
+func createPods(ctx context.Context, cp *controlplane.ControlPlane, ns, image string, n int, placed bool) ([]time.Duration, error) {
 	if _, err := cp.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		return nil, err
 	}
@@ -245,6 +262,14 @@ func createPods(ctx context.Context, cp *controlplane.ControlPlane, ns, image st
 				Containers: []corev1.Container{{Name: "web", Image: image, Resources: corev1.ResourceRequirements{
 					Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")}}}},
 			},
+		}
+		if placed {
+			p.Annotations = map[string]string{placement.Annotation: "client"}
+			p.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+				NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{
+					{Key: corev1.LabelArchStable, Operator: corev1.NodeSelectorOpIn, Values: []string{"amd64", "arm64"}},
+					{Key: corev1.LabelOSStable, Operator: corev1.NodeSelectorOpIn, Values: []string{"linux"}},
+				}}}}}}
 		}
 		t0 := time.Now()
 		if _, err := cp.Client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
@@ -392,8 +417,8 @@ func (h histogram) quantile(q float64) float64 {
 func placementRounds(order string) ([]string, error) {
 	var out []string
 	for _, c := range strings.ToUpper(order) {
-		if c != 'W' && c != 'F' && c != 'O' {
-			return nil, fmt.Errorf("-placement-order %q: want only W, F and O, got %q", order, c)
+		if !strings.ContainsRune("WFPAO", c) {
+			return nil, fmt.Errorf("-placement-order %q: want only W, F, P, A and O, got %q", order, c)
 		}
 		out = append(out, string(c))
 	}
@@ -402,9 +427,64 @@ func placementRounds(order string) ([]string, error) {
 	}
 	for i := 0; i < len(out); i += 4 {
 		b := strings.Join(out[i:i+4], "")
-		if strings.Count(b, "O") != 2 || (strings.Count(b, "W") != 2 && strings.Count(b, "F") != 2) {
-			return nil, fmt.Errorf("-placement-order %q: rounds %d to %d must be two O and two of W or F", order, i+1, i+4)
+		if strings.Count(b, "O") != 2 || (strings.Count(b, "W") != 2 && strings.Count(b, "F") != 2 && strings.Count(b, "P") != 2 && strings.Count(b, "A") != 2) {
+			return nil, fmt.Errorf("-placement-order %q: rounds %d to %d must be two O and two of W, F, P or A", order, i+1, i+4)
 		}
 	}
 	return out, nil
+}
+
+// benchPolicy names the MutatingAdmissionPolicy and its binding of rounds P.
+const benchPolicy = "archfit-bench-in-process"
+
+// installPolicy installs, for rounds P, a MutatingAdmissionPolicy that
+// writes what archfit-placement writes for the bench's pods (the arch/os
+// affinity and the annotation) with CEL inside kube-apiserver: what pod
+// creation would cost if the cached case needed no webhook call.
+func installPolicy(ctx context.Context, cp *controlplane.ControlPlane) error {
+	const affinity = `Object.spec.affinity{nodeAffinity: Object.spec.affinity.nodeAffinity{
+	  requiredDuringSchedulingIgnoredDuringExecution: Object.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution{
+	    nodeSelectorTerms: [Object.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms{
+	      matchExpressions: [
+	        Object.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms.matchExpressions{key: "kubernetes.io/arch", operator: "In", values: ["amd64", "arm64"]},
+	        Object.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms.matchExpressions{key: "kubernetes.io/os", operator: "In", values: ["linux"]}]}]}}}`
+	never, ignore := admissionregistrationv1.NeverReinvocationPolicy, admissionregistrationv1.Ignore
+	policy := &admissionregistrationv1.MutatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: benchPolicy},
+		Spec: admissionregistrationv1.MutatingAdmissionPolicySpec{
+			FailurePolicy:      &ignore,
+			ReinvocationPolicy: never,
+			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+					Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
+				}}}},
+			MatchConditions: []admissionregistrationv1.MatchCondition{
+				{Name: "archfit-scheduler", Expression: "object.spec.schedulerName == 'archfit-scheduler'"},
+				{Name: "not-bound", Expression: "!has(object.spec.nodeName) || object.spec.nodeName == ''"},
+			},
+			Mutations: []admissionregistrationv1.Mutation{{
+				PatchType: admissionregistrationv1.PatchTypeJSONPatch,
+				JSONPatch: &admissionregistrationv1.JSONPatch{Expression: `[
+				  JSONPatch{op: "add", path: "/metadata/annotations", value: {"` + placement.Annotation + `": "policy"}},
+				  JSONPatch{op: "add", path: "/spec/affinity", value: ` + affinity + `}]`},
+			}},
+		},
+	}
+	if _, err := cp.Client.AdmissionregistrationV1().MutatingAdmissionPolicies().Create(ctx, policy, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	binding := &admissionregistrationv1.MutatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: benchPolicy},
+		Spec:       admissionregistrationv1.MutatingAdmissionPolicyBindingSpec{PolicyName: benchPolicy},
+	}
+	_, err := cp.Client.AdmissionregistrationV1().MutatingAdmissionPolicyBindings().Create(ctx, binding, metav1.CreateOptions{})
+	return err
+}
+
+func uninstallPolicy(ctx context.Context, cp *controlplane.ControlPlane) error {
+	if err := cp.Client.AdmissionregistrationV1().MutatingAdmissionPolicyBindings().Delete(ctx, benchPolicy, metav1.DeleteOptions{}); err != nil {
+		return err
+	}
+	return cp.Client.AdmissionregistrationV1().MutatingAdmissionPolicies().Delete(ctx, benchPolicy, metav1.DeleteOptions{})
 }
