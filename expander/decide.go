@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
-	"sort"
 	"strings"
 	"sync"
 
@@ -168,62 +166,30 @@ func (e *Engine) Decide(ctx context.Context, req *protos.BestOptionsRequest) (*D
 			tiers = t
 		}
 	}
-	type ranked struct {
-		opt  *option
-		v    Verdict
-		rank int
+	cands := make([]*candidate, len(opts))
+	for i, o := range opts {
+		cands[i] = &candidate{opt: o, v: Verdict{ID: o.src.NodeGroupId, OS: o.os, Arch: o.arch}}
 	}
-	var ok []ranked
-	for _, o := range opts {
-		v := Verdict{ID: o.src.NodeGroupId, OS: o.os, Arch: o.arch}
-		if o.arch == "" {
-			v.Reason = "template node reports no architecture"
-			d.Dropped = append(d.Dropped, v)
-			continue
-		}
-		if reason := incompatible(o); reason != "" {
-			v.Reason = reason
-			d.Dropped = append(d.Dropped, v)
-			continue
-		}
-		v.Priority, v.Matched = tiers.PriorityOf(v.ID)
-		price := policy.prices.NodePrice(o.node, o.arch, o.node.Status.Allocatable.Cpu().MilliValue())
-		count := max(float64(o.src.NodeCount), 1)
-		v.CostPerVCPU = count * price.Hourly / math.Max(o.cpu, 0.001)
-		ok = append(ok, ranked{opt: o, v: v, rank: policy.preferenceRank(o.arch)})
+	kept, dropped := chain(cands,
+		compatible{},
+		priorityTier{tiers},
+		archPreference{policy},
+		costBand{policy.prices, policy.CostTieTolerance},
+	)
+	for _, c := range dropped {
+		d.Dropped = append(d.Dropped, c.v)
 	}
-	if len(ok) == 0 {
+	if len(kept) == 0 {
 		d.Vetoed = true
 		e.explainVeto(ctx, d)
 		return d, nil
 	}
-	less := func(a, b ranked) bool {
-		if a.v.Matched != b.v.Matched {
-			return a.v.Matched
-		}
-		if a.v.Priority != b.v.Priority {
-			return a.v.Priority > b.v.Priority
-		}
-		if a.rank != b.rank {
-			return a.rank < b.rank
-		}
-		return a.v.CostPerVCPU < b.v.CostPerVCPU
-	}
-	sort.SliceStable(ok, func(i, j int) bool { return less(ok[i], ok[j]) })
-	best := ok[0]
-	for _, r := range ok {
-		tied := r.v.Matched == best.v.Matched && r.v.Priority == best.v.Priority && r.rank == best.rank &&
-			r.v.CostPerVCPU <= best.v.CostPerVCPU*(1+policy.CostTieTolerance)
-		if !tied {
-			r.v.Reason = "outranked by " + best.v.ID
-			d.Dropped = append(d.Dropped, r.v)
-			continue
-		}
-		d.Chosen = append(d.Chosen, r.v)
+	for _, c := range kept {
+		d.Chosen = append(d.Chosen, c.v)
 		d.Options = append(d.Options, &protos.Option{
-			NodeGroupId: r.opt.src.NodeGroupId,
-			NodeCount:   r.opt.src.NodeCount,
-			Debug:       fmt.Sprintf("archfit: %s/%s, priority %d, %.4f per requested vCPU-hour", r.v.OS, r.v.Arch, r.v.Priority, r.v.CostPerVCPU),
+			NodeGroupId: c.opt.src.NodeGroupId,
+			NodeCount:   c.opt.src.NodeCount,
+			Debug:       fmt.Sprintf("archfit: %s/%s, priority %d, %.4f per requested vCPU-hour", c.v.OS, c.v.Arch, c.v.Priority, c.v.CostPerVCPU),
 		})
 	}
 	return d, nil
