@@ -75,6 +75,19 @@ bench:
 demo:
 	$(GO) run ./cmd/archfit demo
 
+# Soak: the expander (8 gRPC + TLS clients, a tenth of the requests
+# malformed, its policy file rewritten every few seconds) and the resolver (a
+# churn of 100,000 image references) against a loopback registry that fails,
+# rate-limits and stalls, for SOAK_DURATION (setup and two pauses to measure
+# at rest come on top). Fails if memory or goroutines grow past its stated
+# bounds after the warm-up, or if the expander names a node group it was not
+# offered. Not part of `make test`. Shorter: make soak SOAK_DURATION=2m
+SOAK_DURATION ?= 10m
+soak:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/archfit-soak ./test/soak
+	$(BIN)/archfit-soak -duration $(SOAK_DURATION)
+
 # archfit's image, an OCI index for linux/amd64 and linux/arm64, built and
 # pushed without a Docker engine (cmd/archfit-images):
 #   make images REGISTRY=registry.example.com/platform TAG=v0.1.0
