@@ -9,7 +9,7 @@ K8S_LDFLAGS := -X k8s.io/component-base/version.gitVersion=v1.37.1 \
 TEST_TIMEOUT ?= 25m
 BENCH_TIME   ?= 2s
 
-.PHONY: all build test unit integration race bench demo lint proto fuzz clean images e2e
+.PHONY: all build test unit integration race bench demo lint proto fuzz clean images e2e soak
 
 all: build
 
