@@ -269,16 +269,27 @@ func TestScenarios(t *testing.T) {
 	}
 	t.Run("metrics show calls, vetoes and decisions", func(t *testing.T) {
 		body := get(t, "http://"+f.metricsAddr+"/metrics")
+		lines := map[string]bool{}
+		for _, l := range strings.Split(body, "\n") {
+			lines[l] = true
+		}
+		// Exactly what the table above sent and got: nine calls, one veto,
+		// the chosen groups by arch (ng-arm-a and ng-arm-b both count), and
+		// the options offered and returned.
 		for _, want := range []string{
-			`archfit_expander_calls_total{code="OK"}`,
+			`archfit_expander_calls_total{code="OK"} 9`,
 			`archfit_expander_vetoes_total 1`,
-			`archfit_expander_decisions_total{arch="arm64"}`,
-			`archfit_expander_decisions_total{arch="amd64"}`,
-			`archfit_resolver_lookups_total`,
+			`archfit_expander_decisions_total{arch="arm64"} 5`,
+			`archfit_expander_decisions_total{arch="amd64"} 3`,
+			`archfit_expander_options_total{direction="in"} 17`,
+			`archfit_expander_options_total{direction="out"} 8`,
 		} {
-			if !strings.Contains(body, want) {
-				t.Errorf("/metrics lacks %s", want)
+			if !lines[want] {
+				t.Errorf("/metrics lacks the line %s", want)
 			}
+		}
+		if !strings.Contains(body, `archfit_resolver_lookups_total{`) {
+			t.Error("/metrics lacks the resolver's lookups")
 		}
 	})
 }

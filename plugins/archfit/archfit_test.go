@@ -3,6 +3,7 @@ package archfit
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -307,17 +308,26 @@ func TestScoreAndNormalize(t *testing.T) {
 		}
 		scores = append(scores, fwk.NodeScore{Name: ni.Node().Name, Score: s})
 	}
+	byName := func() map[string]int64 {
+		got := map[string]int64{}
+		for _, s := range scores {
+			got[s.Name] = s.Score
+		}
+		return got
+	}
+	// Raw scores are micro-dollars per vCPU-hour: m7g.large 0.0816/2,
+	// m6i.large 0.096/2, and an unknown arm64 type at arm64's weight, 0.8 of
+	// the 0.048 reference.
+	if got, want := byName(), map[string]int64{"arm": 40800, "amd": 48000, "weighted": 38400}; !maps.Equal(got, want) {
+		t.Fatalf("raw scores = %v, want %v", got, want)
+	}
 	if status := pl.NormalizeScore(ctx, nil, nil, scores); !status.IsSuccess() {
 		t.Fatal(status)
 	}
-	got := map[string]int64{}
-	for _, s := range scores {
-		got[s.Name] = s.Score
-	}
-	// m7g.large 0.0816/2 = 0.0408, weighted arm64 0.8*0.048 = 0.0384,
-	// m6i.large 0.096/2 = 0.048.
-	if got["weighted"] != 100 || got["amd"] != 0 || got["arm"] <= 0 || got["arm"] >= 100 {
-		t.Fatalf("scores = %v, want weighted 100, amd 0, arm between", got)
+	// Linear between the cheapest (100) and the dearest (0):
+	// 100 × (48000 − 40800) ÷ (48000 − 38400) = 75.
+	if got, want := byName(), map[string]int64{"arm": 75, "amd": 0, "weighted": 100}; !maps.Equal(got, want) {
+		t.Fatalf("normalized scores = %v, want %v", got, want)
 	}
 	equal := fwk.NodeScoreList{{Name: "a", Score: 5}, {Name: "b", Score: 5}}
 	pl.NormalizeScore(ctx, nil, nil, equal)
