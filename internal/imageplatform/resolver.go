@@ -74,6 +74,18 @@ type refEntry struct {
 
 type digestKey struct{ cred, repo, digest string }
 
+// pullerKey is one puller per credential and repository. A go-containerregistry
+// Puller keeps a reader (and its token) for every repository it has touched
+// and never lets go of one, so a puller shared across repositories grows
+// with every repository a cluster ever ran; one per repository, in a bounded
+// cache, holds that state to MaxPullers repositories.
+type pullerKey struct{ cred, repo string }
+
+// MaxPullers bounds the repositories whose registry token and connection
+// state are kept; evicting one costs a /v2/ ping and a token on its next
+// lookup, which a new repository costs anyway.
+const MaxPullers = 1024
+
 type digestEntry struct {
 	platforms []Platform
 	source    Source
@@ -86,7 +98,7 @@ type RegistryResolver struct {
 	guard   *guard
 	refs    *typedLRU[refKey, refEntry]
 	digests *typedLRU[digestKey, digestEntry]
-	pullers *typedLRU[string, *remote.Puller]
+	pullers *typedLRU[pullerKey, *remote.Puller]
 	sf      singleflight.Group
 }
 
@@ -104,13 +116,13 @@ func NewRegistryResolver(opts ...Option) (*RegistryResolver, error) {
 		guard:   newGuard(o),
 		refs:    newLRU[refKey, refEntry](o.cacheSize),
 		digests: newLRU[digestKey, digestEntry](o.cacheSize),
-		pullers: newLRU[string, *remote.Puller](256),
+		pullers: newLRU[pullerKey, *remote.Puller](MaxPullers),
 	}, nil
 }
 
 // CacheEntries counts what each of the resolver's caches holds. Each is
 // bounded: References and Digests by WithCacheSize, Pullers (one per
-// credential) by a fixed size.
+// credential and repository) by a fixed size.
 type CacheEntries struct{ References, Digests, Pullers int }
 
 // CacheEntries reports the caches' sizes, for soak tests and debugging.
@@ -223,8 +235,9 @@ func parseReference(image string, insecure map[string]bool, hubMirror string) (n
 	return ref, nil
 }
 
-func (r *RegistryResolver) puller(c Credentials) (*remote.Puller, error) {
-	if p, ok := r.pullers.Get(c.ID); ok {
+func (r *RegistryResolver) puller(c Credentials, repo string) (*remote.Puller, error) {
+	key := pullerKey{cred: c.ID, repo: repo}
+	if p, ok := r.pullers.Get(key); ok {
 		return p, nil
 	}
 	var chain []authn.Keychain
@@ -248,7 +261,7 @@ func (r *RegistryResolver) puller(c Credentials) (*remote.Puller, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.pullers.Add(c.ID, p)
+	r.pullers.Add(key, p)
 	return p, nil
 }
 
@@ -260,7 +273,7 @@ func (r *RegistryResolver) fetch(ctx context.Context, req Request) Result {
 	if err != nil {
 		return fail("", err)
 	}
-	p, err := r.puller(req.Credentials)
+	p, err := r.puller(req.Credentials, ref.Context().Name())
 	if err != nil {
 		return fail("", err)
 	}

@@ -512,8 +512,8 @@ func TestCacheIsBoundedAndKeepsRecent(t *testing.T) {
 			t.Fatal(res.Err)
 		}
 	}
-	if got := r.CacheEntries(); got.References != 2 || got.Digests != 2 || got.Pullers != 1 {
-		t.Fatalf("cache entries = %+v, want 2 references, 2 digests, 1 puller", got)
+	if got := r.CacheEntries(); got.References != 2 || got.Digests != 2 || got.Pullers != 3 {
+		t.Fatalf("cache entries = %+v, want 2 references, 2 digests, 3 pullers (one per repository)", got)
 	}
 	reg.ResetCounts()
 	for _, tag := range []string{"a", "c"} {
