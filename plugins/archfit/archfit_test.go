@@ -953,3 +953,41 @@ func TestFactsCacheIsBounded(t *testing.T) {
 		t.Fatalf("cache holds %d entries, bound 10", n)
 	}
 }
+
+type otherState struct{}
+
+func (otherState) Clone() fwk.StateData { return otherState{} }
+
+// A missing or foreign state is an error for Filter, never a panic.
+func TestPreFilterStateGetter(t *testing.T) {
+	want := &preFilterState{}
+	for name, tc := range map[string]struct {
+		write   fwk.StateData
+		wantErr string
+	}{
+		"written by PreFilter": {write: want},
+		"missing":              {wantErr: `reading "ArchFit" from the cycle state`},
+		"another type":         {write: otherState{}, wantErr: "invalid PreFilter state, got type archfit.otherState"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			state := framework.NewCycleState()
+			if tc.write != nil {
+				state.Write(stateKey, tc.write)
+			}
+			got, err := getPreFilterState(state)
+			if tc.wantErr == "" {
+				if err != nil || got != want {
+					t.Fatalf("got %p, %v; want the written state", got, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("err = %v, want it to contain %q", err, tc.wantErr)
+			}
+			pl := newPlugin(t, defaultArgs(nil))
+			if st := pl.Filter(context.Background(), state, nil, nodeInfo(archNode("a", "arm64", ""))); st.Code() != fwk.Error {
+				t.Fatalf("Filter with %s state: %v, want an Error status", name, st)
+			}
+		})
+	}
+}

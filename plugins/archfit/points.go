@@ -33,6 +33,21 @@ type preFilterState struct {
 
 func (s *preFilterState) Clone() fwk.StateData { return s }
 
+// getPreFilterState is the one way to read PreFilter's state: a missing
+// state or one of another type is an error for the caller to weigh, never
+// a panic in the scheduling cycle.
+func getPreFilterState(state fwk.CycleState) (*preFilterState, error) {
+	data, err := state.Read(stateKey)
+	if err != nil {
+		return nil, fmt.Errorf("reading %q from the cycle state: %w", stateKey, err)
+	}
+	s, ok := data.(*preFilterState)
+	if !ok {
+		return nil, fmt.Errorf("invalid PreFilter state, got type %T", data)
+	}
+	return s, nil
+}
+
 // skipped reports pods ArchFit must leave alone: skipped namespaces, and
 // namespaces outside the selector.
 func (pl *ArchFit) skipped(pod *corev1.Pod) bool {
@@ -79,9 +94,10 @@ func (pl *ArchFit) evaluate(ctx context.Context, pod *corev1.Pod) imageplatform.
 // background and show as pending); for QueueingHints and SignPod, which must
 // not wait.
 func (pl *ArchFit) evaluateCached(pod *corev1.Pod) imageplatform.PodPlatforms {
-	ctx, cancel := context.WithCancel(pl.ctx)
-	cancel()
-	return pl.evaluate(ctx, pod)
+	creds := pl.credentials(pl.ctx, pod)
+	return imageplatform.EvaluatePod(pl.ctx, pod, pl.policy, func(_ context.Context, image string) imageplatform.Result {
+		return pl.resolver.ResolveCached(imageplatform.Request{Image: image, Credentials: creds})
+	})
 }
 
 // PreFilter computes the pod's runnable platforms once per cycle. It waits
@@ -235,11 +251,10 @@ func (pl *ArchFit) enabled() enabledPoints {
 // counts from the cycle's snapshot. It is off the hot path, so it may walk
 // the nodes. It never makes room for the pod: preemption is not its job.
 func (pl *ArchFit) PostFilter(_ context.Context, state fwk.CycleState, pod *corev1.Pod, _ fwk.NodeToStatusReader) (*fwk.PostFilterResult, *fwk.Status) {
-	data, err := state.Read(stateKey)
+	s, err := getPreFilterState(state)
 	if err != nil {
 		return nil, fwk.NewStatus(fwk.Unschedulable)
 	}
-	s := data.(*preFilterState)
 	if s.narrowed == nil {
 		return nil, fwk.NewStatus(fwk.Unschedulable) // Filter's own reasons are in the message
 	}
@@ -287,11 +302,10 @@ func (pl *ArchFit) activateLater(pod *corev1.Pod) {
 // Reserve re-checks the one chosen node. It is the backstop for the
 // index-based Skip above and costs one cached lookup per pod.
 func (pl *ArchFit) Reserve(_ context.Context, state fwk.CycleState, pod *corev1.Pod, nodeName string) *fwk.Status {
-	data, err := state.Read(stateKey)
+	s, err := getPreFilterState(state)
 	if err != nil {
 		return nil // PreFilter skipped the pod's namespace
 	}
-	s := data.(*preFilterState)
 	if s.pp.Unconstrained {
 		return nil
 	}
@@ -378,11 +392,10 @@ func (pl *ArchFit) PreFilterExtensions() fwk.PreFilterExtensions { return nil }
 // Status (the framework stamps the plugin's name on each), not the reason
 // list, which is shared and never written.
 func (pl *ArchFit) Filter(_ context.Context, state fwk.CycleState, _ *corev1.Pod, nodeInfo fwk.NodeInfo) *fwk.Status {
-	data, err := state.Read(stateKey)
+	s, err := getPreFilterState(state)
 	if err != nil {
-		return fwk.AsStatus(fmt.Errorf("%s: reading PreFilter state: %w", Name, err))
+		return fwk.AsStatus(fmt.Errorf("%s: %w", Name, err))
 	}
-	s := data.(*preFilterState)
 	f := pl.facts.get(nodeInfo.Node())
 	if !f.known {
 		return fwk.NewStatus(fwk.UnschedulableAndUnresolvable, pl.reasons.archUnknown...)
@@ -410,10 +423,8 @@ func (pl *ArchFit) PreScore(_ context.Context, state fwk.CycleState, pod *corev1
 	// facts found them all at one price, there is nothing to walk. The
 	// index and the publication can lag a node joining by an event or a
 	// second: the worst that does is skip a price preference once.
-	if data, err := state.Read(stateKey); err == nil {
-		if s := data.(*preFilterState); s.only != (imageplatform.OSArch{}) && pl.facts.uniformPrice(s.only) {
-			return fwk.NewStatus(fwk.Skip)
-		}
+	if s, err := getPreFilterState(state); err == nil && s.only != (imageplatform.OSArch{}) && pl.facts.uniformPrice(s.only) {
+		return fwk.NewStatus(fwk.Skip)
 	}
 	if onePrice(nodes, pl.facts) {
 		return fwk.NewStatus(fwk.Skip)
@@ -477,11 +488,11 @@ func (pl *ArchFit) PostBind(ctx context.Context, state fwk.CycleState, pod *core
 	f := pl.facts.get(node)
 	os, arch := f.os, f.arch
 	pl.metrics.decisions.WithLabelValues(pl.handle.ProfileName(), arch).Inc()
-	data, err := state.Read(stateKey)
+	s, err := getPreFilterState(state)
 	if err != nil || pl.cheapest == nil {
 		return // a skipped namespace: no saving to explain
 	}
-	pp := &data.(*preFilterState).pp
+	pp := &s.pp
 	chosen := float64(f.microPerVCPU) / 1e6
 	altArch, alt := pl.cheapest.cheapestOther(os, arch, pp)
 	if altArch == "" || alt <= chosen {
