@@ -67,7 +67,14 @@ type instrumented struct {
 
 func (i *instrumented) Resolve(ctx context.Context, req Request) Result {
 	start := time.Now()
-	res := i.next.Resolve(ctx, req)
+	return i.record(start, i.next.Resolve(ctx, req))
+}
+
+func (i *instrumented) ResolveCached(req Request) Result {
+	return i.record(time.Now(), i.next.ResolveCached(req))
+}
+
+func (i *instrumented) record(start time.Time, res Result) Result {
 	if res.Cached {
 		i.m.hit.Inc()
 		if res.Err == nil {

@@ -62,6 +62,11 @@ type Result struct {
 // ErrPending and the lookup continues in the background.
 type Resolver interface {
 	Resolve(ctx context.Context, req Request) Result
+	// ResolveCached answers from what is already known and never waits: a
+	// miss starts the lookup in the background (once, however many ask)
+	// and returns ErrPending. For callers that must not block on a
+	// registry: queueing hints, SignPod.
+	ResolveCached(req Request) Result
 }
 
 type refKey struct{ cred, image string }
@@ -100,6 +105,8 @@ type RegistryResolver struct {
 	digests *typedLRU[digestKey, digestEntry]
 	pullers *typedLRU[pullerKey, *remote.Puller]
 	sf      singleflight.Group
+	// done is a context that has ended, so that a lookup answers at once.
+	done context.Context
 }
 
 var _ Resolver = (*RegistryResolver)(nil)
@@ -117,6 +124,7 @@ func NewRegistryResolver(opts ...Option) (*RegistryResolver, error) {
 		refs:    newLRU[refKey, refEntry](o.cacheSize),
 		digests: newLRU[digestKey, digestEntry](o.cacheSize),
 		pullers: newLRU[pullerKey, *remote.Puller](MaxPullers),
+		done:    doneContext(),
 	}, nil
 }
 
@@ -154,6 +162,15 @@ func (r *RegistryResolver) Resolve(ctx context.Context, req Request) Result {
 		}
 	}
 	return r.lookup(ctx, key, req, false)
+}
+
+// ResolveCached implements Resolver.
+func (r *RegistryResolver) ResolveCached(req Request) Result { return r.Resolve(r.done, req) }
+
+func doneContext() context.Context {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(errors.New("answered from cache only"))
+	return ctx
 }
 
 // lookup runs one collapsed registry lookup. The work is detached from ctx

@@ -531,3 +531,38 @@ func TestCacheIsBoundedAndKeepsRecent(t *testing.T) {
 		t.Fatalf("the evicted tag made %d HEADs, want 1", reg.Count(http.MethodHead))
 	}
 }
+
+// ResolveCached never waits: a miss comes back pending while one lookup
+// runs behind, and later calls find its answer without a request.
+func TestResolveCachedNeverWaits(t *testing.T) {
+	reg := registrytest.New()
+	defer reg.Close()
+	ok(t)(reg.PushImage("app/slow:1", "linux/arm64", false))
+	r := newResolver(t, reg)
+	reg.SetFault("/manifests/", registrytest.Fault{Delay: 2 * time.Second})
+	req := imageplatform.Request{Image: reg.Host + "/app/slow:1"}
+	reg.ResetCounts()
+	for i := 0; i < 3; i++ {
+		if res := r.ResolveCached(req); !res.IsPending() {
+			t.Fatalf("call %d on a miss: want pending at once, got %+v", i, res)
+		}
+	}
+	reg.SetFault("/manifests/", registrytest.Fault{})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res := r.ResolveCached(req)
+		if res.Err == nil {
+			if !res.Cached || len(res.Platforms) != 1 {
+				t.Fatalf("answer from cache: %+v", res)
+			}
+			break
+		}
+		if !res.IsPending() || time.Now().After(deadline) {
+			t.Fatalf("the background lookup never landed: %+v", res)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := reg.Count(http.MethodHead); n != 1 {
+		t.Fatalf("%d HEADs for one image asked four times and more, want 1 (collapsed)", n)
+	}
+}

@@ -33,6 +33,10 @@ func (m mapResolver) Resolve(_ context.Context, req imageplatform.Request) image
 	return imageplatform.Result{Image: req.Image, Source: imageplatform.SourceUnknown, Err: errors.New("no such image in the test")}
 }
 
+func (m mapResolver) ResolveCached(req imageplatform.Request) imageplatform.Result {
+	return m.Resolve(context.Background(), req)
+}
+
 func platforms(ss ...string) []imageplatform.Platform {
 	var out []imageplatform.Platform
 	for _, s := range ss {
