@@ -196,3 +196,37 @@ func TestPullSecretsVariantDiffersOnlyInUsePullSecrets(t *testing.T) {
 		t.Fatalf("usePullSecrets did not decode as true: %+v", args)
 	}
 }
+
+func TestPluginNameIsThePlugins(t *testing.T) {
+	if pluginName != archfit.Name {
+		t.Fatalf("pluginName %q, the plugin is %q", pluginName, archfit.Name)
+	}
+}
+
+// The loopback variant is the shipped file with the registry allowed, and
+// kube-scheduler's strict loader accepts it.
+func TestForLoopbackRegistry(t *testing.T) {
+	b, err := ForLoopbackRegistry("127.0.0.1:5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := load(t, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range cfg.Profiles {
+		names = append(names, p.SchedulerName)
+	}
+	if strings.Join(names, ",") != "archfit-scheduler,default-scheduler" {
+		t.Fatalf("profiles %v, want archfit-scheduler and default-scheduler", names)
+	}
+	args := archFitArgs(cfg)
+	if len(args) != 1 || len(args[0].InsecureRegistries) != 1 || args[0].InsecureRegistries[0] != "127.0.0.1:5000" || args[0].DockerHubMirror != "127.0.0.1:5000" {
+		t.Fatalf("ArchFit args %+v, want the registry insecure and as the mirror", args)
+	}
+}

@@ -30,7 +30,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app"
-	"sigs.k8s.io/yaml"
 
 	expanderapp "github.com/archfit/archfit/expander/app"
 	"github.com/archfit/archfit/expander/protos"
@@ -318,38 +317,8 @@ func (e *env) pushImages() error {
 	return nil
 }
 
-func (e *env) schedulerConfig() ([]byte, error) { return SchedulerConfig(e.reg.Host) }
-
-// SchedulerConfig is the shipped archfit-scheduler.yaml with a loopback
-// registry allowed (also as the Docker Hub mirror), plus a default-scheduler
-// profile for comparison runs in the same scheduler.
-func SchedulerConfig(registryHost string) ([]byte, error) {
-	b, err := schedulerconfig.Files.ReadFile(schedulerconfig.SecondaryProfile)
-	if err != nil {
-		return nil, err
-	}
-	var doc map[string]any
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return nil, err
-	}
-	profiles, _ := doc["profiles"].([]any)
-	found := false
-	for _, p := range profiles {
-		for _, pc := range p.(map[string]any)["pluginConfig"].([]any) {
-			pcm := pc.(map[string]any)
-			if pcm["name"] == archfit.Name {
-				args := pcm["args"].(map[string]any)
-				args["insecureRegistries"] = []any{registryHost}
-				args["dockerHubMirror"] = registryHost
-				found = true
-			}
-		}
-	}
-	if !found {
-		return nil, fmt.Errorf("%s has no ArchFit args", schedulerconfig.SecondaryProfile)
-	}
-	doc["profiles"] = append(profiles, map[string]any{"schedulerName": "default-scheduler"})
-	return yaml.Marshal(doc)
+func (e *env) schedulerConfig() ([]byte, error) {
+	return schedulerconfig.ForLoopbackRegistry(e.reg.Host)
 }
 
 // startPlacement runs archfit-placement in process and installs the

@@ -3,6 +3,7 @@ package archfit_test
 import (
 	"context"
 	"fmt"
+	schedulerconfig "github.com/archfit/archfit/scheduler-config"
 	"testing"
 	"time"
 
@@ -23,7 +24,6 @@ import (
 	"k8s.io/kubernetes/pkg/scheduler/profile"
 
 	"github.com/archfit/archfit/internal/benchcluster"
-	"github.com/archfit/archfit/internal/demo"
 	"github.com/archfit/archfit/internal/imageplatform"
 	"github.com/archfit/archfit/internal/placement"
 	"github.com/archfit/archfit/internal/registrytest"
@@ -137,7 +137,7 @@ func newCycleScheduler(tb testing.TB, nodes []runtime.Object) *cycleScheduler {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	raw, err := demo.SchedulerConfig(reg.Host)
+	raw, err := schedulerconfig.ForLoopbackRegistry(reg.Host)
 	if err != nil {
 		tb.Fatal(err)
 	}

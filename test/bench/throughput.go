@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	schedulerconfig "github.com/archfit/archfit/scheduler-config"
 	"os"
 	"runtime/pprof"
 	"sort"
@@ -20,7 +21,6 @@ import (
 
 	"github.com/archfit/archfit/internal/benchcluster"
 	"github.com/archfit/archfit/internal/controlplane"
-	"github.com/archfit/archfit/internal/demo"
 	"github.com/archfit/archfit/internal/registrytest"
 	_ "github.com/archfit/archfit/plugins/apis/config/scheme"
 	"github.com/archfit/archfit/plugins/archfit"
@@ -57,7 +57,7 @@ func throughputBench(ctx context.Context, nodes, pods int, profile string, order
 		return nil, err
 	}
 	defer cp.Stop()
-	cfg, err := demo.SchedulerConfig(reg.Host)
+	cfg, err := schedulerconfig.ForLoopbackRegistry(reg.Host)
 	if err != nil {
 		return nil, err
 	}
