@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -116,13 +117,25 @@ func TestDemoInvariants(t *testing.T) {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if len(doc.Runs) != 4 || doc.Runs[0].PodsByArch == nil || doc.Runs[0].MisplacedPods == nil || doc.Runs[1].CostPerHour == nil || doc.SavingsPercent == nil {
-		t.Errorf("JSON lacks contract fields: %s", b)
+	// Every contract field is present, under its name, with the value the
+	// report holds: a renamed or dropped tag breaks scripts that read -o json.
+	if len(doc.Runs) != len(rep.Runs) || doc.SavingsPercent == nil || *doc.SavingsPercent != rep.SavingsPercent {
+		t.Fatalf("runs/savingsPercent differ from the report: %s", b)
 	}
-	for _, u := range doc.ScaleUps {
-		if len(u.Pods) == 0 || u.Chosen == nil || u.LeastWaste == nil {
-			t.Errorf("scaleUps entry lacks contract fields: %s", b)
-			break
+	for i, r := range rep.Runs {
+		d := doc.Runs[i]
+		if d.Name != r.Name || !maps.Equal(d.PodsByArch, r.PodsByArch) || d.MisplacedPods == nil || *d.MisplacedPods != r.MisplacedPods ||
+			d.CostPerHour == nil || *d.CostPerHour != r.CostPerHour {
+			t.Errorf("run %d in JSON %+v, want the report's %s %v %d %v", i, d, r.Name, r.PodsByArch, r.MisplacedPods, r.CostPerHour)
+		}
+	}
+	if len(doc.ScaleUps) != len(rep.ScaleUps) {
+		t.Fatalf("%d scaleUps in JSON, %d in the report", len(doc.ScaleUps), len(rep.ScaleUps))
+	}
+	for i, u := range rep.ScaleUps {
+		d := doc.ScaleUps[i]
+		if !slices.Equal(d.Pods, u.Pods) || d.Chosen == nil || *d.Chosen != u.Chosen || d.LeastWaste == nil || *d.LeastWaste != u.LeastWaste {
+			t.Errorf("scaleUps[%d] in JSON %+v, want the report's %v %q %q", i, d, u.Pods, u.Chosen, u.LeastWaste)
 		}
 	}
 }
