@@ -1,8 +1,14 @@
 package imageplatform_test
 
 import (
+	"context"
+	"errors"
+	"slices"
 	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	ip "github.com/archfit/archfit/internal/imageplatform"
 )
@@ -68,6 +74,84 @@ func FuzzParsePlatform(f *testing.F) {
 			t.Fatalf("list of a valid platform refused: %v", err)
 		}
 	})
+}
+
+// FuzzParsePlatformList fuzzes the archfit.dev/platforms annotation. A value
+// is refused, or parses into a non-empty, sorted, duplicate-free list of
+// normalised platforms, exactly those of its items, that re-parses to
+// itself. And a pod carrying it is judged by it alone, without a registry
+// lookup: every image gets the list, or the pod gets ErrInvalidOverride.
+func FuzzParsePlatformList(f *testing.F) {
+	for _, s := range []string{"linux/amd64", "linux/arm64,linux/amd64", "linux/arm64/v8, linux/aarch64,", "linux/arm,windows/amd64", "", " , ", "linux/amd64,bogus", "linux/arm/5,,"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ps, err := ip.ParsePlatformList(s)
+		checkOverride(t, s, ps, err)
+		if err != nil {
+			return
+		}
+		var want []string
+		for _, item := range strings.Split(s, ",") {
+			if strings.TrimSpace(item) == "" {
+				continue
+			}
+			p, err := ip.ParsePlatform(item)
+			if err != nil {
+				t.Fatalf("%q accepted with item %q refused: %v", s, item, err)
+			}
+			want = append(want, p.String())
+		}
+		slices.Sort(want)
+		want = slices.Compact(want)
+		got := ip.PlatformStrings(ps)
+		if !slices.Equal(got, want) {
+			t.Fatalf("%q → %q, want %q (sorted, distinct)", s, got, want)
+		}
+		again, err := ip.ParsePlatformList(strings.Join(got, ","))
+		if err != nil || !slices.Equal(again, ps) {
+			t.Fatalf("%q → %q → %v (%v): not a fixed point", s, got, again, err)
+		}
+	})
+}
+
+// checkOverride evaluates a pod annotated with s and checks that the
+// annotation alone decided it.
+func checkOverride(t *testing.T, s string, ps []ip.Platform, parseErr error) {
+	t.Helper()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{ip.PlatformsAnnotation: s}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "a", Image: "a:1"}, {Name: "b", Image: "b:1"}}},
+	}
+	looked := false
+	got := ip.EvaluatePod(context.Background(), pod, ip.PodPolicy{Unknown: ip.PolicyDeny}, func(_ context.Context, image string) ip.Result {
+		looked = true
+		return ip.Result{Image: image, Source: ip.SourceUnknown, Err: errors.New("no registry in this test")}
+	})
+	if looked {
+		t.Fatalf("%q: the registry was asked despite the annotation", s)
+	}
+	if parseErr != nil {
+		if !errors.Is(got.OverrideErr, ip.ErrInvalidOverride) || got.Unconstrained || len(got.Allowed) != 0 {
+			t.Fatalf("%q is refused (%v) but the pod got %+v", s, parseErr, got)
+		}
+		return
+	}
+	var want []ip.OSArch
+	for _, p := range ps {
+		if !slices.Contains(want, p.OSArch()) {
+			want = append(want, p.OSArch())
+		}
+	}
+	slices.SortFunc(want, func(a, b ip.OSArch) int { return strings.Compare(a.String(), b.String()) })
+	if got.OverrideErr != nil || got.Unconstrained || !slices.Equal(got.Allowed, want) {
+		t.Fatalf("%q: pod allows %v (override error %v), want %v", s, got.Allowed, got.OverrideErr, want)
+	}
+	for _, v := range got.Images {
+		if v.Result.Source != ip.SourceOverride || !slices.Equal(v.Result.Platforms, ps) {
+			t.Fatalf("%q: image %s got %s %v, want the override %v", s, v.Result.Image, v.Result.Source, v.Result.Platforms, ps)
+		}
+	}
 }
 
 // FuzzParseReference: never panics; an accepted reference names a registry
