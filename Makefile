@@ -101,12 +101,17 @@ images:
 	  echo "make images: set REGISTRY=host[:port]/path (or IMAGE=full reference)"; exit 2; fi
 	$(GO) run ./cmd/archfit-images --push $(IMAGE) --ldflags "$(K8S_LDFLAGS)" $(if $(INSECURE),--insecure)
 
-# A short minimize budget: the default 60 s per new input, on the multi-KB
-# captured CA requests, left the decoder fuzzer minimizing instead of fuzzing.
+# Small seeds and a short minimize budget: the default 60 s per new input,
+# on multi-KB seeds, left the engine minimizing instead of fuzzing. The
+# names are anchored because -fuzz is a pattern that must match one fuzzer.
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParsePlatform -fuzztime 30s -fuzzminimizetime 5s ./internal/imageplatform/
-	$(GO) test -run '^$$' -fuzz FuzzParseReference -fuzztime 30s -fuzzminimizetime 5s ./internal/imageplatform/
-	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s -fuzzminimizetime 5s ./expander/
+	$(GO) test -run '^$$' -fuzz '^FuzzParsePlatform$$' -fuzztime 30s -fuzzminimizetime 5s ./internal/imageplatform/
+	$(GO) test -run '^$$' -fuzz '^FuzzParsePlatformList$$' -fuzztime 30s -fuzzminimizetime 5s ./internal/imageplatform/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseReference$$' -fuzztime 30s -fuzzminimizetime 5s ./internal/imageplatform/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 30s -fuzzminimizetime 5s ./expander/
+	$(GO) test -run '^$$' -fuzz '^FuzzParsePolicy$$' -fuzztime 30s -fuzzminimizetime 5s ./expander/
+	$(GO) test -run '^$$' -fuzz '^FuzzParsePriorityConfigMapValue$$' -fuzztime 30s -fuzzminimizetime 5s ./expander/
+	$(GO) test -run '^$$' -fuzz '^FuzzWebhookServeHTTP$$' -fuzztime 30s -fuzzminimizetime 5s ./internal/placement/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
