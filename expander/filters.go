@@ -1,6 +1,7 @@
 package expander
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -116,7 +117,7 @@ func (f costBand) narrow(in []*candidate) (kept, dropped []*candidate) {
 		c.v.CostPerVCPU = count * price.Hourly / math.Max(o.cpu, 0.001)
 	}
 	sorted := slices.Clone(in)
-	slices.SortStableFunc(sorted, func(a, b *candidate) int { return cmpFloat(a.v.CostPerVCPU, b.v.CostPerVCPU) })
+	slices.SortStableFunc(sorted, func(a, b *candidate) int { return cmp.Compare(a.v.CostPerVCPU, b.v.CostPerVCPU) })
 	best := sorted[0]
 	limit := best.v.CostPerVCPU * (1 + f.tolerance)
 	for _, c := range sorted {
@@ -152,14 +153,4 @@ func keepBest(in []*candidate, better func(a, b *candidate) bool, why func(c, be
 		}
 	}
 	return kept, dropped
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
