@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	yamlv2 "go.yaml.in/yaml/v2"
 	"sigs.k8s.io/yaml"
 
 	"github.com/archfit/archfit/internal/cost"
@@ -104,6 +105,19 @@ func ParsePolicy(b []byte) (*Policy, error) {
 		table = t
 	}
 	p.prices = cost.New(table, p.ArchitectureWeights, p.PriceAnnotation)
+	if len(b) > 0 {
+		var doc yamlv2.MapSlice
+		if err := yamlv2.Unmarshal(b, &doc); err != nil {
+			return nil, err
+		}
+		for _, item := range doc {
+			if m, ok := item.Value.(yamlv2.MapSlice); ok && item.Key == "priorities" {
+				if err := distinctPriorities(m); err != nil {
+					return nil, fmt.Errorf("priorities: %w", err)
+				}
+			}
+		}
+	}
 	tiers, err := ParsePriorities(p.Priorities)
 	if err != nil {
 		return nil, fmt.Errorf("priorities: %w", err)
@@ -125,11 +139,16 @@ type Tier struct {
 // priority expander.
 func ParsePriorities(m map[string][]string) (Tiers, error) {
 	var out Tiers
+	seen := make(map[int]string, len(m))
 	for k, pats := range m {
 		prio, err := strconv.Atoi(k)
 		if err != nil {
 			return nil, fmt.Errorf("%q: priority must be an integer", k)
 		}
+		if other, dup := seen[prio]; dup {
+			return nil, duplicatePriority(prio, other, strconv.Quote(k))
+		}
+		seen[prio] = strconv.Quote(k)
 		t := Tier{Priority: prio}
 		for i, s := range pats {
 			re, err := regexp.Compile(s)
@@ -151,7 +170,57 @@ func ParsePriorityConfigMapValue(v string) (Tiers, error) {
 	if err := yaml.UnmarshalStrict([]byte(v), &m); err != nil {
 		return nil, err
 	}
+	var keys yamlv2.MapSlice
+	if err := yamlv2.Unmarshal([]byte(v), &keys); err != nil {
+		return nil, err
+	}
+	if err := distinctPriorities(keys); err != nil {
+		return nil, err
+	}
 	return ParsePriorities(m)
+}
+
+// distinctPriorities refuses two keys that name one priority. sigs.k8s.io/yaml
+// turns 1, "1" and 1.0 into the same JSON key and Go's map order picks which
+// patterns survive, so without this a reload could silently swap a tier's
+// rules. It reads the keys in the order written, as go-yaml v2 resolved them,
+// and renders them as sigs.k8s.io/yaml does before comparing priorities.
+func distinctPriorities(keys yamlv2.MapSlice) error {
+	seen := make(map[int]string, len(keys))
+	for _, item := range keys {
+		var k string
+		switch key := item.Key.(type) {
+		case string:
+			k = key
+		case int:
+			k = strconv.Itoa(key)
+		case int64:
+			k = strconv.FormatInt(key, 10)
+		case uint64:
+			k = strconv.FormatUint(key, 10)
+		case float64:
+			k = strconv.FormatFloat(key, 'g', -1, 32)
+		default:
+			return fmt.Errorf("%v: priority must be an integer", item.Key)
+		}
+		prio, err := strconv.Atoi(k)
+		if err != nil {
+			return fmt.Errorf("%q: priority must be an integer", k)
+		}
+		written := fmt.Sprint(item.Key)
+		if s, ok := item.Key.(string); ok {
+			written = strconv.Quote(s)
+		}
+		if other, dup := seen[prio]; dup {
+			return duplicatePriority(prio, other, written)
+		}
+		seen[prio] = written
+	}
+	return nil
+}
+
+func duplicatePriority(prio int, first, second string) error {
+	return fmt.Errorf("priority %d is given twice (as %s and %s); merge their patterns under one key", prio, first, second)
 }
 
 // PriorityOf returns the highest priority whose pattern matches the group,

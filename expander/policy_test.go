@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,6 +76,49 @@ func priorityRules(t *testing.T, m map[string][]string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// Keys that sigs.k8s.io/yaml or strconv fold into one priority used to let
+// Go's map order pick whose patterns survived; each is now refused, naming
+// both keys as written.
+func TestDuplicatePrioritiesRefused(t *testing.T) {
+	for _, tc := range []struct{ value, want string }{
+		{"1: [a]\n\"1\": [b]\n", `priority 1 is given twice (as 1 and "1")`},
+		{"1.0: [a]\n1: [b]\n", `priority 1 is given twice (as 1 and 1)`},
+		{"\"7\": [a]\n7.0: [b]\n", `priority 7 is given twice (as "7" and 7)`},
+		{"1: [a]\n01: [b]\n", `key 1 already set in map`}, // go-yaml's own check
+		{"\"1\": [a]\n\"01\": [b]\n", `priority 1 is given twice (as "1" and "01")`},
+		{"00:\n  - 00\n.0:\n  - x\n", `priority 0 is given twice`},
+	} {
+		t.Run(tc.value, func(t *testing.T) {
+			_, err := ParsePriorityConfigMapValue(tc.value)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("ConfigMap value: got %v, want an error containing %q", err, tc.want)
+			}
+			indented := "priorities:\n  " + strings.ReplaceAll(strings.TrimSuffix(tc.value, "\n"), "\n", "\n  ") + "\n"
+			_, err = ParsePolicy([]byte(indented))
+			want := tc.want
+			if strings.HasPrefix(want, "priority ") {
+				want = "priorities: " + want
+			}
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("policy file:\n%s\ngot %v, want an error containing %q", indented, err, want)
+			}
+		})
+	}
+	if _, err := ParsePriorities(map[string][]string{"1": {"a"}, "01": {"b"}}); err == nil || !strings.Contains(err.Error(), "priority 1 is given twice") {
+		t.Fatalf("ParsePriorities: got %v, want the duplicate refused", err)
+	}
+	// Distinct priorities still parse, every time, into the same tiers.
+	for range 50 {
+		tiers, err := ParsePriorityConfigMapValue("1: [a]\n\"2\": [b]\n3.0: [c]\n")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := tierRules(tiers), []string{"1 a", "2 b", "3 c"}; !slices.Equal(got, want) {
+			t.Fatalf("tiers %q, want %q", got, want)
+		}
+	}
 }
 
 // FuzzParsePolicy: any policy file is refused or parses into a policy that
