@@ -11,7 +11,7 @@
 // Two parts share one Evaluator (resolver, cache and unknown-image
 // policy): the Webhook, on pod CREATE, writes the constraint at once when
 // every image is known within a small budget and otherwise adds a
-// scheduling gate; the Controller resolves gated pods, writes the
+// scheduling gate; the Controller (package controller) resolves gated pods, writes the
 // constraint, removes the gate and records an Event, at the latest
 // MaxGate after the pod's creation. Decide and Apply hold the merge rules.
 package placement

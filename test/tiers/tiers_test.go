@@ -54,6 +54,7 @@ var tiers = []struct {
 	{"expander/app", component},
 	{"internal/placement", component},
 	{"internal/placement/app", component},
+	{"internal/placement/controller", component},
 	{"internal/controlplane", harness},
 	{"internal/registrytest", harness},
 	{"internal/testcerts", harness},

@@ -33,6 +33,7 @@ import (
 	"github.com/archfit/archfit/internal/imageplatform"
 	"github.com/archfit/archfit/internal/metricsutil"
 	"github.com/archfit/archfit/internal/placement"
+	"github.com/archfit/archfit/internal/placement/controller"
 	"github.com/archfit/archfit/internal/resolverflags"
 	"github.com/archfit/archfit/internal/tlsfiles"
 )
@@ -236,16 +237,16 @@ func Run(ctx context.Context, o *Options) error {
 	if o.UsePullSecrets {
 		ev.Credentials = resolverflags.PodCredentials(shared.Core().V1().Secrets().Lister(), shared.Core().V1().ServiceAccounts().Lister())
 	}
-	gatedFactory := placement.NewGatedPodInformer(client)
+	gatedFactory := controller.NewGatedPodInformer(client)
 
 	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: client.EventsV1()})
 	broadcaster.StartRecordingToSink(ctx.Done())
 	defer broadcaster.Shutdown()
 	recorder := broadcaster.NewRecorder(scheme.Scheme, "archfit-placement")
 
-	var ctrl *placement.Controller
+	var ctrl *controller.Controller
 	m := placement.NewMetrics(reg, func() float64 { return ctrl.GatedCount() })
-	ctrl, err = placement.NewController(client, gatedFactory, ev, recorder, m, placement.ControllerOptions{
+	ctrl, err = controller.New(client, gatedFactory, ev, recorder, m, controller.Options{
 		MaxGate: o.MaxGate, Retry: o.Retry, LookupBudget: o.LookupBudget, Workers: o.Workers,
 	})
 	if err != nil {
@@ -353,7 +354,7 @@ func Run(ctx context.Context, o *Options) error {
 // runController runs the controller, under leader election when asked.
 // Losing the Lease stops the controller and campaigns again; the webhook
 // keeps serving throughout.
-func runController(ctx context.Context, o *Options, client kubernetes.Interface, ctrl *placement.Controller) error {
+func runController(ctx context.Context, o *Options, client kubernetes.Interface, ctrl *controller.Controller) error {
 	if !o.LeaderElect {
 		return ctrl.Run(ctx)
 	}

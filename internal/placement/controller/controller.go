@@ -1,4 +1,7 @@
-package placement
+// Package controller releases the pods placement's webhook gated. It lives
+// apart from the webhook so that the webhook, and its fuzzer, link no
+// client-go: the engine ships the whole coverage map with every input.
+package controller
 
 import (
 	"context"
@@ -21,6 +24,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/archfit/archfit/internal/imageplatform"
+	"github.com/archfit/archfit/internal/placement"
 )
 
 // Controller releases gated pods: it resolves their images, writes the
@@ -38,12 +42,12 @@ type Controller struct {
 	evaluate func(context.Context, *corev1.Pod) imageplatform.PodPlatforms
 	policy   imageplatform.PodPolicy
 	recorder events.EventRecorder
-	metrics  *Metrics
-	o        ControllerOptions
+	metrics  *placement.Metrics
+	o        Options
 }
 
-// ControllerOptions tune the controller.
-type ControllerOptions struct {
+// Options tune the controller.
+type Options struct {
 	// MaxGate bounds how long a pod stays gated, from its creation.
 	MaxGate time.Duration
 	// Retry is how soon a pod whose images are still being looked up is
@@ -58,7 +62,7 @@ type ControllerOptions struct {
 
 // GatedSelector selects the pods the controller watches.
 func GatedSelector() labels.Selector {
-	return labels.SelectorFromSet(labels.Set{GatedLabel: "true"})
+	return labels.SelectorFromSet(labels.Set{placement.GatedLabel: "true"})
 }
 
 // NewGatedPodInformer returns an informer factory that lists only gated
@@ -70,9 +74,9 @@ func NewGatedPodInformer(client kubernetes.Interface) informers.SharedInformerFa
 	}))
 }
 
-// NewController wires the controller to an informer factory made by
+// New wires the controller to an informer factory made by
 // NewGatedPodInformer. Start the factory, then Run.
-func NewController(client kubernetes.Interface, f informers.SharedInformerFactory, ev *Evaluator, recorder events.EventRecorder, m *Metrics, o ControllerOptions) (*Controller, error) {
+func New(client kubernetes.Interface, f informers.SharedInformerFactory, ev *placement.Evaluator, recorder events.EventRecorder, m *placement.Metrics, o Options) (*Controller, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -189,7 +193,7 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 	now := c.o.Now()
 	deadline := pod.CreationTimestamp.Add(c.o.MaxGate)
 	final := !now.Before(deadline)
-	if !HasGate(pod) {
+	if !placement.HasGate(pod) {
 		// Someone removed the gate by hand; drop the label so the pod
 		// leaves the watch.
 		_, err := c.write(ctx, pod, nil)
@@ -202,7 +206,7 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 	bctx, cancel := context.WithTimeout(ctx, budget)
 	images := c.evaluate(bctx, pod)
 	cancel()
-	d, ready := Decide(pod, images, final)
+	d, ready := placement.Decide(pod, images, final)
 	if !ready {
 		return min(c.o.Retry, deadline.Sub(now)+time.Millisecond), nil
 	}
@@ -216,7 +220,7 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 			return 0, err2
 		}
 		c.metrics.Ungated.WithLabelValues("rejected").Inc()
-		c.recorder.Eventf(pod, nil, corev1.EventTypeWarning, ReasonRejected, "Placement",
+		c.recorder.Eventf(pod, nil, corev1.EventTypeWarning, placement.ReasonRejected, "Placement",
 			"released without the image-platform constraint: kube-apiserver refused it (%v); ArchFit's Filter still applies under archfit-scheduler", err)
 		return 0, nil
 	} else if err != nil || gone {
@@ -224,12 +228,12 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 	}
 	c.metrics.Ungated.WithLabelValues(string(d.Outcome)).Inc()
 	c.metrics.GateDuration.Observe(now.Sub(pod.CreationTimestamp.Time).Seconds())
-	typ, reason, note := Explain(d, c.policy)
-	if d.Outcome == OutcomePolicy || d.Outcome == OutcomeUnconstrained {
+	typ, reason, note := placement.Explain(d, c.policy)
+	if d.Outcome == placement.OutcomePolicy || d.Outcome == placement.OutcomeUnconstrained {
 		note += fmt.Sprintf(" (gated %s)", now.Sub(pod.CreationTimestamp.Time).Round(10*time.Millisecond))
 	}
 	c.recorder.Eventf(pod, nil, typ, reason, "Placement", "%s", note)
-	klog.FromContext(ctx).V(2).Info("released gated pod", "pod", klog.KObj(pod), "outcome", d.Outcome, "allowed", describe(d.Allowed))
+	klog.FromContext(ctx).V(2).Info("released gated pod", "pod", klog.KObj(pod), "decision", d.Summary())
 	return 0, nil
 }
 
@@ -237,12 +241,12 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 // Update, so a concurrent change is a conflict and the pod is decided again
 // from its new state. gone reports a pod deleted meanwhile, which is
 // counted once here and gets no Event.
-func (c *Controller) write(ctx context.Context, pod *corev1.Pod, d *Decision) (gone bool, err error) {
+func (c *Controller) write(ctx context.Context, pod *corev1.Pod, d *placement.Decision) (gone bool, err error) {
 	p := pod.DeepCopy()
 	if d != nil {
-		Apply(p, *d)
+		placement.Apply(p, *d)
 	} else {
-		Ungate(p)
+		placement.Ungate(p)
 	}
 	_, err = c.client.CoreV1().Pods(p.Namespace).Update(ctx, p, metav1.UpdateOptions{FieldManager: "archfit-placement"})
 	if apierrors.IsNotFound(err) {
