@@ -1,7 +1,7 @@
 // Command archfit-images builds archfit's multi-arch image (one OCI image
 // index, linux/amd64 and linux/arm64, holding archfit, archfit-scheduler,
 // archfit-expander and archfit-placement) without a Docker engine, and pushes it. It is what
-// `make images` runs; see internal/imagebuild.
+// `make images` runs; see cmd/archfit-images/imagebuild.
 package main
 
 import (
@@ -17,7 +17,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 
-	"github.com/archfit/archfit/internal/imagebuild"
+	"github.com/archfit/archfit/cmd/archfit-images/imagebuild"
 )
 
 func main() {

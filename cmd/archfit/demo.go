@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/klog/v2"
 
-	"github.com/archfit/archfit/internal/demo"
+	"github.com/archfit/archfit/cmd/archfit/demo"
 )
 
 func newDemoCommand() *cobra.Command {

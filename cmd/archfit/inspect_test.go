@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/archfit/archfit/internal/registrytest"
+	"github.com/archfit/archfit/test/harness/registrytest"
 )
 
 func runCLI(t *testing.T, args ...string) (string, error) {

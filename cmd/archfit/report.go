@@ -15,9 +15,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/archfit/archfit/cmd/archfit/report"
 	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/imageplatform"
-	"github.com/archfit/archfit/internal/report"
 )
 
 func newReportCommand() *cobra.Command {

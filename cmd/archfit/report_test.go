@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/archfit/archfit/internal/report"
+	"github.com/archfit/archfit/cmd/archfit/report"
 )
 
 func TestWriteReportFormats(t *testing.T) {

@@ -28,9 +28,9 @@ import (
 
 	"github.com/archfit/archfit/expander/protos"
 	"github.com/archfit/archfit/internal/cost"
-	"github.com/archfit/archfit/internal/registrytest"
+	"github.com/archfit/archfit/test/harness/registrytest"
 	"github.com/archfit/archfit/internal/resolverflags"
-	"github.com/archfit/archfit/internal/testcerts"
+	"github.com/archfit/archfit/test/harness/testcerts"
 )
 
 const captured = "../../test/testdata/ca-grpc"

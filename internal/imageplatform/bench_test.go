@@ -7,7 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	ip "github.com/archfit/archfit/internal/imageplatform"
-	"github.com/archfit/archfit/internal/registrytest"
+	"github.com/archfit/archfit/test/harness/registrytest"
 )
 
 // BenchmarkResolveCacheHit is the path every scheduling cycle takes once an

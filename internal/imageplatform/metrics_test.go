@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	ip "github.com/archfit/archfit/internal/imageplatform"
-	"github.com/archfit/archfit/internal/registrytest"
+	"github.com/archfit/archfit/test/harness/registrytest"
 )
 
 func TestInstrumentCountsLookupsHitsAndErrors(t *testing.T) {

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/archfit/archfit/internal/testcerts"
 	"github.com/archfit/archfit/internal/tlsfiles"
+	"github.com/archfit/archfit/test/harness/testcerts"
 )
 
 // serve accepts TLS connections with cfg until the test ends, completing

@@ -28,7 +28,7 @@ import (
 
 	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/imageplatform"
-	"github.com/archfit/archfit/internal/registrytest"
+	"github.com/archfit/archfit/test/harness/registrytest"
 	"github.com/archfit/archfit/plugins/apis/config"
 	v1 "github.com/archfit/archfit/plugins/apis/config/v1"
 )

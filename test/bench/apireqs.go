@@ -9,7 +9,7 @@ import (
 	"sort"
 	"strconv"
 
-	"github.com/archfit/archfit/internal/controlplane"
+	"github.com/archfit/archfit/test/harness/controlplane"
 )
 
 var metricLine = regexp.MustCompile(`^(apiserver_request_total|scheduler_plugin_evaluation_total)\{(.*)\} ([0-9.e+]+)$`)

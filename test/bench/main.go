@@ -22,7 +22,7 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/klog/v2"
 
-	"github.com/archfit/archfit/internal/benchcluster"
+	"github.com/archfit/archfit/test/harness/benchcluster"
 )
 
 type row struct {

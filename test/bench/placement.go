@@ -23,12 +23,12 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/archfit/archfit/internal/controlplane"
 	"github.com/archfit/archfit/internal/placement"
 	placementapp "github.com/archfit/archfit/internal/placement/app"
-	"github.com/archfit/archfit/internal/placementtest"
-	"github.com/archfit/archfit/internal/registrytest"
-	"github.com/archfit/archfit/internal/testcerts"
+	"github.com/archfit/archfit/test/harness/controlplane"
+	"github.com/archfit/archfit/test/harness/placementtest"
+	"github.com/archfit/archfit/test/harness/registrytest"
+	"github.com/archfit/archfit/test/harness/testcerts"
 )
 
 // placementBench measures what archfit-placement's webhook adds to pod

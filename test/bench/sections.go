@@ -17,14 +17,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/archfit/archfit/cmd/archfit/demo"
 	expanderapp "github.com/archfit/archfit/expander/app"
 	"github.com/archfit/archfit/expander/protos"
 	"github.com/archfit/archfit/internal/cost"
-	"github.com/archfit/archfit/internal/demo"
 	"github.com/archfit/archfit/internal/imageplatform"
-	"github.com/archfit/archfit/internal/registrytest"
 	"github.com/archfit/archfit/internal/resolverflags"
-	"github.com/archfit/archfit/internal/testcerts"
+	"github.com/archfit/archfit/test/harness/registrytest"
+	"github.com/archfit/archfit/test/harness/testcerts"
 )
 
 // pushDistinct pushes n distinct images, half multi-arch indexes and half

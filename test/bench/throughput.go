@@ -19,11 +19,11 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app"
 
-	"github.com/archfit/archfit/internal/benchcluster"
-	"github.com/archfit/archfit/internal/controlplane"
-	"github.com/archfit/archfit/internal/registrytest"
 	_ "github.com/archfit/archfit/plugins/apis/config/scheme"
 	"github.com/archfit/archfit/plugins/archfit"
+	"github.com/archfit/archfit/test/harness/benchcluster"
+	"github.com/archfit/archfit/test/harness/controlplane"
+	"github.com/archfit/archfit/test/harness/registrytest"
 )
 
 // throughputBench schedules the same pods with the default profile and then

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/archfit/archfit/internal/benchcluster"
+	"github.com/archfit/archfit/test/harness/benchcluster"
 )
 
 func TestRoundOrder(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/archfit/archfit/internal/registrytest"
+	"github.com/archfit/archfit/test/harness/registrytest"
 )
 
 // artifacts is what every e2e test runs: the control plane's binaries,

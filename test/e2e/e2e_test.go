@@ -45,12 +45,12 @@ import (
 	"k8s.io/client-go/restmapper"
 	"sigs.k8s.io/yaml"
 
+	"github.com/archfit/archfit/cmd/archfit-images/imagebuild"
 	"github.com/archfit/archfit/expander/protos"
 	"github.com/archfit/archfit/internal/cost"
-	"github.com/archfit/archfit/internal/imagebuild"
-	"github.com/archfit/archfit/internal/registrytest"
-	"github.com/archfit/archfit/internal/testcerts"
 	"github.com/archfit/archfit/manifests"
+	"github.com/archfit/archfit/test/harness/registrytest"
+	"github.com/archfit/archfit/test/harness/testcerts"
 )
 
 const (

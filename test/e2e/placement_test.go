@@ -15,7 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
-	"github.com/archfit/archfit/internal/testcerts"
+	"github.com/archfit/archfit/test/harness/testcerts"
 )
 
 // placementWebhook is the MutatingWebhookConfiguration manifests/base
@@ -35,7 +35,7 @@ func (c *cluster) startPlacement(t *testing.T) {
 	ctx := context.Background()
 	bin := filepath.Join(c.bins, "archfit-placement")
 	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("archfit's image lacks archfit-placement (internal/imagebuild.DefaultPackages): %v", err)
+		t.Fatalf("archfit's image lacks archfit-placement (cmd/archfit-images/imagebuild.DefaultPackages): %v", err)
 	}
 	dep, err := c.cs.AppsV1().Deployments("archfit").Get(ctx, "archfit-placement", metav1.GetOptions{})
 	if err != nil {

@@ -11,8 +11,8 @@ import (
 	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/klog/v2/ktesting"
 
-	"github.com/archfit/archfit/internal/registrytest"
 	"github.com/archfit/archfit/plugins/archfit"
+	"github.com/archfit/archfit/test/harness/registrytest"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app"
 )
 

@@ -20,9 +20,9 @@ import (
 
 	"github.com/archfit/archfit/expander/app"
 	"github.com/archfit/archfit/expander/protos"
-	"github.com/archfit/archfit/internal/registrytest"
 	"github.com/archfit/archfit/internal/resolverflags"
-	"github.com/archfit/archfit/internal/testcerts"
+	"github.com/archfit/archfit/test/harness/registrytest"
+	"github.com/archfit/archfit/test/harness/testcerts"
 )
 
 // expanderScenarios runs archfit-expander with Kubernetes access: pull

@@ -20,14 +20,14 @@ import (
 	"k8s.io/kubernetes/cmd/kube-scheduler/app"
 	"k8s.io/utils/ptr"
 
-	"github.com/archfit/archfit/internal/controlplane"
 	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/imageplatform"
 	_ "github.com/archfit/archfit/plugins/apis/config/scheme"
 	"github.com/archfit/archfit/plugins/archfit"
+	"github.com/archfit/archfit/test/harness/controlplane"
 )
 
-// controlPlane is internal/controlplane's real etcd and kube-apiserver,
+// controlPlane is test/harness/controlplane's real etcd and kube-apiserver,
 // started once for this test binary.
 type controlPlane struct {
 	*controlplane.ControlPlane

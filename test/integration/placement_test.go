@@ -20,8 +20,8 @@ import (
 	"github.com/archfit/archfit/internal/imageplatform"
 	"github.com/archfit/archfit/internal/placement"
 	placementapp "github.com/archfit/archfit/internal/placement/app"
-	"github.com/archfit/archfit/internal/placementtest"
-	"github.com/archfit/archfit/internal/registrytest"
+	"github.com/archfit/archfit/test/harness/placementtest"
+	"github.com/archfit/archfit/test/harness/registrytest"
 )
 
 // placementServer is placementtest's server, stopped when the test ends.

@@ -12,10 +12,10 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/archfit/archfit/cmd/archfit/report"
 	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/imageplatform"
-	"github.com/archfit/archfit/internal/registrytest"
-	"github.com/archfit/archfit/internal/report"
+	"github.com/archfit/archfit/test/harness/registrytest"
 )
 
 func reportScenario(t *testing.T, cp *controlPlane) {

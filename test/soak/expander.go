@@ -30,7 +30,7 @@ import (
 	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/imageplatform"
 	"github.com/archfit/archfit/internal/resolverflags"
-	"github.com/archfit/archfit/internal/testcerts"
+	"github.com/archfit/archfit/test/harness/testcerts"
 )
 
 // expanderServer is the real archfit-expander, started the way the demo and

@@ -33,17 +33,17 @@ import (
 
 	expanderapp "github.com/archfit/archfit/expander/app"
 	"github.com/archfit/archfit/expander/protos"
-	"github.com/archfit/archfit/internal/controlplane"
 	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/imageplatform"
 	placementapp "github.com/archfit/archfit/internal/placement/app"
-	"github.com/archfit/archfit/internal/placementtest"
-	"github.com/archfit/archfit/internal/registrytest"
 	"github.com/archfit/archfit/internal/resolverflags"
-	"github.com/archfit/archfit/internal/testcerts"
 	_ "github.com/archfit/archfit/plugins/apis/config/scheme" // ArchFitArgs in the scheduler's scheme
 	"github.com/archfit/archfit/plugins/archfit"
 	schedulerconfig "github.com/archfit/archfit/scheduler-config"
+	"github.com/archfit/archfit/test/harness/controlplane"
+	"github.com/archfit/archfit/test/harness/placementtest"
+	"github.com/archfit/archfit/test/harness/registrytest"
+	"github.com/archfit/archfit/test/harness/testcerts"
 )
 
 // Options configure a demo.

@@ -25,8 +25,8 @@ import (
 
 	"github.com/archfit/archfit/internal/placement"
 	placementapp "github.com/archfit/archfit/internal/placement/app"
-	"github.com/archfit/archfit/internal/testcerts"
 	"github.com/archfit/archfit/manifests"
+	"github.com/archfit/archfit/test/harness/testcerts"
 )
 
 // Server is archfit-placement run in this process, as cmd/archfit-placement

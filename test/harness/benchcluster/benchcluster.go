@@ -14,7 +14,7 @@ import (
 
 	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/imageplatform"
-	"github.com/archfit/archfit/internal/registrytest"
+	"github.com/archfit/archfit/test/harness/registrytest"
 )
 
 // Node is node i: every third one arm64, the rest amd64, each with 32 CPUs,
