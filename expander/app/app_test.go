@@ -28,8 +28,8 @@ import (
 
 	"github.com/archfit/archfit/expander/protos"
 	"github.com/archfit/archfit/internal/cost"
-	"github.com/archfit/archfit/test/harness/registrytest"
 	"github.com/archfit/archfit/internal/resolverflags"
+	"github.com/archfit/archfit/test/harness/registrytest"
 	"github.com/archfit/archfit/test/harness/testcerts"
 )
 

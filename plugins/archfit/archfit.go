@@ -10,21 +10,17 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	corelisters "k8s.io/client-go/listers/core/v1"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/component-base/metrics/legacyregistry"
-	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
 
 	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/imageplatform"
-	"github.com/archfit/archfit/internal/metricsutil"
 	"github.com/archfit/archfit/plugins/apis/config"
 	v1 "github.com/archfit/archfit/plugins/apis/config/v1"
 	"github.com/archfit/archfit/plugins/apis/config/validation"
@@ -46,16 +42,6 @@ const (
 	// lookups run; it is re-activated when they finish.
 	ErrReasonLookupPending = "waiting for image platform lookup"
 )
-
-// Event reasons on pods.
-const (
-	EventImageLacksArch  = "ArchFitImageLacksArch"
-	EventImageUnknown    = "ArchFitImageUnknown"
-	EventInvalidOverride = "ArchFitInvalidOverride"
-	EventPlacedCheaper   = "ArchFitPlacedOnCheaperArch"
-)
-
-const stateKey fwk.StateKey = Name
 
 var (
 	_ fwk.PreFilterPlugin   = (*ArchFit)(nil)
@@ -97,7 +83,6 @@ type ArchFit struct {
 	// keeps the informational ones to once an hour per controller.
 	events         *eventOnce
 	workloadEvents *eventOnce
-	cheapest       *archPrices
 	facts          *factsCache
 	index          *platformIndex
 	// points says whether ArchFit's Reserve and PostFilter run in this
@@ -197,7 +182,6 @@ func New(ctx context.Context, obj runtime.Object, h fwk.Handle) (fwk.Plugin, err
 			pl.secrets = f.Core().V1().Secrets().Lister()
 			pl.accounts = f.Core().V1().ServiceAccounts().Lister()
 		}
-		pl.cheapest = newArchPrices(pl.nodes, pl.facts)
 		if _, err := f.Core().V1().Nodes().Informer().AddEventHandler(pl.index.handler()); err != nil {
 			return nil, fmt.Errorf("%s: watching nodes: %w", Name, err)
 		}
@@ -253,133 +237,3 @@ func credentialsFromDockerConfig(ctx context.Context, path string) (imageplatfor
 
 // Name implements fwk.Plugin.
 func (pl *ArchFit) Name() string { return Name }
-
-// ---- metrics ----
-
-type pluginMetrics struct {
-	decisions *prometheus.CounterVec
-	filtered  *prometheus.CounterVec
-	wait      *prometheus.HistogramVec
-}
-
-func newPluginMetrics(reg prometheus.Registerer) *pluginMetrics {
-	return &pluginMetrics{
-		decisions: metricsutil.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "archfit_scheduler_decisions_total",
-			Help: "Pods bound by an ArchFit profile, by the node's architecture.",
-		}, []string{"profile", "arch"})),
-		filtered: metricsutil.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "archfit_scheduler_pods_constrained_total",
-			Help: "PreFilter outcomes that restrict or hold a pod, by reason: image_architecture, unknown_image, lookup_pending, invalid_override, no_platform.",
-		}, []string{"profile", "reason"})),
-		wait: metricsutil.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "archfit_scheduler_lookup_wait_seconds",
-			Help:    "Time PreFilter spent resolving a pod's images (cache hits are microseconds; the budget caps misses).",
-			Buckets: []float64{.00001, .0001, .001, .005, .01, .025, .05, .1, .25, .5, 1},
-		}, []string{"profile"})),
-	}
-}
-
-// ---- events ----
-
-// eventOnce remembers which Events were written, so each goes out once per
-// key, or once per ttl when ttl is set.
-type eventOnce struct {
-	mu   sync.Mutex
-	max  int
-	ttl  time.Duration
-	seen map[string]time.Time
-}
-
-func newEventOnce(max int, ttl time.Duration) *eventOnce {
-	return &eventOnce{max: max, ttl: ttl, seen: map[string]time.Time{}}
-}
-
-// first reports whether key is new (or its last Event is older than ttl).
-// The set is bounded by dropping it whole when full: at worst an Event is
-// written once more.
-func (e *eventOnce) first(key string, now time.Time) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if at, ok := e.seen[key]; ok && (e.ttl == 0 || now.Sub(at) < e.ttl) {
-		return false
-	}
-	if len(e.seen) >= e.max {
-		e.seen = map[string]time.Time{}
-	}
-	e.seen[key] = now
-	return true
-}
-
-// event writes an Event on the pod, at most once per pod and reason.
-func (pl *ArchFit) event(pod *corev1.Pod, eventType, reason, format string, args ...any) {
-	if !pl.events.first(string(pod.UID)+"/"+reason, time.Time{}) {
-		return
-	}
-	if r := pl.handle.EventRecorder(); r != nil {
-		r.Eventf(pod, nil, eventType, reason, "Scheduling", format, args...)
-	}
-}
-
-// placementEvent writes an informational Event as placementEvents says.
-// Per workload, the pods of one controller share an Event an hour per
-// reason and variant (the arch placed on, say): a Deployment of 200
-// replicas gets one Event saying why, not 200 saying the same thing, and
-// the scheduler does not double the Events it writes.
-func (pl *ArchFit) placementEvent(pod *corev1.Pod, reason, variant, format string, args ...any) {
-	switch pl.args.PlacementEvents {
-	case config.PlacementEventsNone:
-		return
-	case config.PlacementEventsPerWorkload:
-		owner := metav1.GetControllerOfNoCopy(pod)
-		if owner == nil {
-			break // a bare pod is its own workload
-		}
-		if !pl.workloadEvents.first(string(owner.UID)+"/"+reason+"/"+variant, time.Now()) {
-			return
-		}
-		format += " (said once an hour for the pods of %s %s)"
-		args = append(args, owner.Kind, owner.Name)
-	}
-	pl.event(pod, corev1.EventTypeNormal, reason, format, args...)
-}
-
-// ---- cache warming ----
-
-// startWarming resolves the images of this profile's unscheduled pods as
-// they appear, so PreFilter nearly always finds them in cache.
-func (pl *ArchFit) startWarming(ctx context.Context, inf cache.SharedIndexInformer) {
-	profile := pl.handle.ProfileName()
-	_, err := inf.AddEventHandler(cache.FilteringResourceEventHandler{
-		FilterFunc: func(obj any) bool {
-			pod, ok := obj.(*corev1.Pod)
-			return ok && pod.Spec.NodeName == "" && pod.Spec.SchedulerName == profile
-		},
-		Handler: cache.ResourceEventHandlerFuncs{
-			AddFunc: func(obj any) {
-				select {
-				case pl.warmQ <- obj.(*corev1.Pod):
-				default: // full: PreFilter will resolve it within its budget
-				}
-			},
-		},
-	})
-	if err != nil {
-		klog.FromContext(ctx).Error(err, "ArchFit could not watch pods to warm its cache; lookups will happen in PreFilter")
-		return
-	}
-	for i := 0; i < 4; i++ {
-		go func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case pod := <-pl.warmQ:
-					wctx, cancel := context.WithTimeout(ctx, pl.args.RequestTimeout.Duration+time.Second)
-					pl.evaluate(wctx, pod)
-					cancel()
-				}
-			}
-		}()
-	}
-}

@@ -28,9 +28,9 @@ import (
 
 	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/imageplatform"
-	"github.com/archfit/archfit/test/harness/registrytest"
 	"github.com/archfit/archfit/plugins/apis/config"
 	v1 "github.com/archfit/archfit/plugins/apis/config/v1"
+	"github.com/archfit/archfit/test/harness/registrytest"
 )
 
 // images is a registry with the image kinds the scenarios need.

@@ -3,7 +3,6 @@ package archfit_test
 import (
 	"context"
 	"fmt"
-	schedulerconfig "github.com/archfit/archfit/scheduler-config"
 	"testing"
 	"time"
 
@@ -23,12 +22,13 @@ import (
 	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
 	"k8s.io/kubernetes/pkg/scheduler/profile"
 
-	"github.com/archfit/archfit/test/harness/benchcluster"
 	"github.com/archfit/archfit/internal/imageplatform"
 	"github.com/archfit/archfit/internal/placement"
-	"github.com/archfit/archfit/test/harness/registrytest"
 	_ "github.com/archfit/archfit/plugins/apis/config/scheme"
 	"github.com/archfit/archfit/plugins/archfit"
+	schedulerconfig "github.com/archfit/archfit/scheduler-config"
+	"github.com/archfit/archfit/test/harness/benchcluster"
+	"github.com/archfit/archfit/test/harness/registrytest"
 )
 
 // BenchmarkSchedulingCycle runs kube-scheduler's scheduling algorithm

@@ -4,133 +4,13 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/tools/cache"
-	fwk "k8s.io/kube-scheduler/framework"
 
-	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/imageplatform"
 )
-
-// nodeFacts is what ArchFit needs from a node, computed once per Node
-// object. The scheduler's snapshot holds immutable Node objects (an update
-// brings a new one), so the object's address is a safe key.
-type nodeFacts struct {
-	os, arch string
-	known    bool
-	// microPerVCPU is the price per allocatable vCPU-hour in millionths.
-	microPerVCPU int64
-}
-
-// factsCache memoises nodeFacts. Filter and Score run on up to 16
-// goroutines, so reads take no lock: they look in an immutable map of the
-// cluster's current Node objects, published by PreFilter on the serial
-// cycle, and fall back to a sync.Map for a Node object published since. A
-// plain map lookup is several times cheaper than sync.Map's trie (measured:
-// the trie was 3% of the process's CPU at 5,000 nodes).
-type factsCache struct {
-	fast   atomic.Pointer[publishedFacts]
-	missed atomic.Bool
-	last   time.Time // of the last publish; only PreFilter touches it
-
-	m      sync.Map // *corev1.Node → nodeFacts, for misses
-	n      atomic.Int64
-	max    int64
-	prices *cost.Model
-}
-
-// publishedFacts is one immutable publication: the facts of the cycle's
-// Node objects, and which platforms' nodes all cost the same per vCPU.
-// A cluster has a handful of distinct facts (platform × instance type), so
-// the map points at one shared copy of each: 16-byte slots instead of 56
-// made a lookup at 5,000 nodes (several hundred per pod, from 16
-// goroutines) markedly cheaper, the map staying in cache.
-type publishedFacts struct {
-	facts   map[*corev1.Node]*nodeFacts
-	uniform map[imageplatform.OSArch]bool
-}
-
-func newFactsCache(prices *cost.Model, max int64) *factsCache {
-	return &factsCache{prices: prices, max: max}
-}
-
-// get returns the node's facts.
-func (c *factsCache) get(node *corev1.Node) nodeFacts {
-	if p := c.fast.Load(); p != nil {
-		if f, ok := p.facts[node]; ok {
-			return *f
-		}
-	}
-	if !c.missed.Load() {
-		c.missed.Store(true)
-	}
-	return c.slow(node)
-}
-
-// slow reads everything, allocatable CPU included, from the Node only on a
-// miss of the sync.Map too.
-func (c *factsCache) slow(node *corev1.Node) nodeFacts {
-	if v, ok := c.m.Load(node); ok {
-		return v.(nodeFacts)
-	}
-	f := nodeFacts{}
-	f.os, f.arch, f.known = imageplatform.NodePlatform(node)
-	f.microPerVCPU = int64(c.prices.NodePrice(node, f.arch, node.Status.Allocatable.Cpu().MilliValue()).PerVCPU * 1e6)
-	if c.n.Add(1) > c.max {
-		c.m.Clear()
-		c.n.Store(0)
-	}
-	c.m.Store(node, f)
-	return f
-}
-
-// publish rebuilds the fast map from the cycle's nodes when a lookup has
-// missed it, at most once a second: a Node object is replaced when its
-// status is reported (every few minutes with node leases) or it is
-// relabelled, and a miss only costs the slower path meanwhile. Only the
-// serial scheduling cycle calls it.
-func (c *factsCache) publish(nodes []fwk.NodeInfo, now time.Time) {
-	if len(nodes) == 0 || !c.missed.Load() || now.Sub(c.last) < time.Second {
-		return
-	}
-	c.missed.Store(false)
-	c.last = now
-	p := &publishedFacts{facts: make(map[*corev1.Node]*nodeFacts, len(nodes)), uniform: map[imageplatform.OSArch]bool{}}
-	price := map[imageplatform.OSArch]int64{}
-	shared := map[nodeFacts]*nodeFacts{}
-	for _, ni := range nodes {
-		n := ni.Node()
-		if n == nil {
-			continue
-		}
-		f := c.slow(n)
-		if shared[f] == nil {
-			shared[f] = &f
-		}
-		p.facts[n] = shared[f]
-		if !f.known {
-			continue
-		}
-		k := imageplatform.OSArch{OS: f.os, Arch: f.arch}
-		if first, seen := price[k]; !seen {
-			price[k], p.uniform[k] = f.microPerVCPU, true
-		} else if first != f.microPerVCPU {
-			p.uniform[k] = false
-		}
-	}
-	c.fast.Store(p)
-}
-
-// uniformPrice reports whether, at the last publication, every node of the
-// platform cost the same per vCPU. It can lag a node joining by up to the
-// publication interval; it only ever decides whether to score.
-func (c *factsCache) uniformPrice(k imageplatform.OSArch) bool {
-	p := c.fast.Load()
-	return p != nil && p.uniform[k]
-}
 
 // platformIndex keeps the cluster's node names per platform, from the node
 // informer, so PreFilter can answer in O(platforms) whether a pod fits every

@@ -1,0 +1,30 @@
+package archfit
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	fwk "k8s.io/kube-scheduler/framework"
+)
+
+// SignPod lets identical replicas keep opportunistic batching (KEP-5598):
+// ArchFit's decision depends on the runnable platform set, the resource
+// shape (for the saving estimate) and the price inputs (per node, so the
+// table and weights). A pod whose lookups are not done is not signed.
+func (pl *ArchFit) SignPod(_ context.Context, pod *corev1.Pod) ([]fwk.SignFragment, *fwk.Status) {
+	pp := pl.evaluateCached(pod)
+	if len(pp.Pending) > 0 {
+		return nil, fwk.NewStatus(fwk.Unschedulable, "image platforms not known yet")
+	}
+	return []fwk.SignFragment{
+		{Key: "archfit.dev/Pod.RunnablePlatforms()", Value: pp.Describe()},
+		{Key: "archfit.dev/Pod.SkippedNamespace()", Value: pl.skipped(pod)},
+		{Key: "archfit.dev/Pod.RequestedMilliCPU()", Value: podCPU(pod)},
+		{Key: "archfit.dev/PriceInputs()", Value: pl.priceInputs()},
+	}, nil
+}
+
+func (pl *ArchFit) priceInputs() string {
+	return fmt.Sprintf("%s|%p", pl.args.PriceAnnotation, pl.prices)
+}
