@@ -9,7 +9,7 @@ K8S_LDFLAGS := -X k8s.io/component-base/version.gitVersion=v1.37.1 \
 TEST_TIMEOUT ?= 25m
 BENCH_TIME   ?= 2s
 
-.PHONY: all build test unit integration race bench demo lint proto fuzz clean images e2e soak
+.PHONY: all build test unit integration race bench demo lint proto generate fuzz clean images e2e soak
 
 all: build
 
@@ -119,6 +119,17 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) test -count=1 ./test/tiers/
+
+# ArchFitArgs' and ResolverConfig's deepcopy, conversion and defaulting
+# code, generated as scheduler-plugins does and committed. go run @version
+# fetches code-generator from the module proxy without adding it to go.mod.
+CODE_GENERATOR_VERSION := v0.37.1
+CODEGEN = GOFLAGS= $(GO) run k8s.io/code-generator/cmd/$(1)@$(CODE_GENERATOR_VERSION) --go-header-file /dev/null
+generate:
+	$(call CODEGEN,deepcopy-gen) --output-file zz_generated.deepcopy.go ./plugins/apis/config ./plugins/apis/config/v1
+	$(call CODEGEN,conversion-gen) --output-file zz_generated.conversion.go ./plugins/apis/config/v1
+	$(call CODEGEN,defaulter-gen) --output-file zz_generated.defaults.go ./plugins/apis/config/v1
 
 # The generated code is committed, so a build needs no protoc. To regenerate:
 # apt-get install protobuf-compiler, then make proto (plugins are pinned).

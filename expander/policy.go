@@ -77,7 +77,7 @@ func ParsePolicy(b []byte) (*Policy, error) {
 		p.ArchitecturePreference = []string{"arm64", "amd64"}
 	}
 	if p.ArchitectureWeights == nil {
-		p.ArchitectureWeights = map[string]float64{"arm64": 0.8, "amd64": 1.0}
+		p.ArchitectureWeights = cost.DefaultArchitectureWeights()
 	}
 	if p.ResolutionBudget.Duration == 0 {
 		p.ResolutionBudget.Duration = DefaultResolutionBudget

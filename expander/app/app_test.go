@@ -29,6 +29,7 @@ import (
 	"github.com/archfit/archfit/expander/protos"
 	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/resolverflags"
+	"github.com/archfit/archfit/plugins/apis/config"
 	"github.com/archfit/archfit/test/harness/registrytest"
 	"github.com/archfit/archfit/test/harness/testcerts"
 )
@@ -81,8 +82,11 @@ func startExpander(t testing.TB, mutate func(*Options)) *fixture {
 		GRPCAddress: "127.0.0.1:0", MetricsAddress: "127.0.0.1:0",
 		TLSCertFile: f.certFile, TLSKeyFile: f.keyFile,
 		PolicyFile: f.policyFile, PolicyReloadInterval: 50 * time.Millisecond,
-		Flags: resolverflags.Flags{InsecureRegistries: []string{f.reg.Host}, DockerHubMirror: f.reg.Host,
-			UnknownImagePolicy: "Fallback", FallbackArchs: []string{"amd64"}, RequestTimeout: 5 * time.Second},
+		Flags: resolverflags.Defaults().With(func(c *config.ResolverConfig) {
+			c.InsecureRegistries = []string{f.reg.Host}
+			c.DockerHubMirror = f.reg.Host
+			c.RequestTimeout.Duration = 5 * time.Second
+		}),
 		ShutdownGrace: 5 * time.Second,
 	}
 	if mutate != nil {
@@ -609,15 +613,25 @@ func TestMutualTLS(t *testing.T) {
 }
 
 func TestBadFlagsAreRefused(t *testing.T) {
-	for name, o := range map[string]*Options{
-		"no TLS":         {Flags: resolverflags.Flags{UnknownImagePolicy: "Fallback", FallbackArchs: []string{"amd64"}}, PolicyReloadInterval: time.Second},
-		"bad policy":     {TLSCertFile: "c", TLSKeyFile: "k", Flags: resolverflags.Flags{UnknownImagePolicy: "Maybe"}, PolicyReloadInterval: time.Second},
-		"pull secrets":   {TLSCertFile: "c", TLSKeyFile: "k", Flags: resolverflags.Flags{UnknownImagePolicy: "Deny"}, UsePullSecrets: true, PolicyReloadInterval: time.Second},
-		"bad registry":   {TLSCertFile: "c", TLSKeyFile: "k", Flags: resolverflags.Flags{UnknownImagePolicy: "Deny", InsecureRegistries: []string{"http://x/"}}, PolicyReloadInterval: time.Second},
-		"empty fallback": {TLSCertFile: "c", TLSKeyFile: "k", Flags: resolverflags.Flags{UnknownImagePolicy: "Fallback"}, PolicyReloadInterval: time.Second},
+	with := func(set func(*config.ResolverConfig)) resolverflags.Flags { return resolverflags.Defaults().With(set) }
+	for name, tc := range map[string]struct {
+		o    *Options
+		want string
+	}{
+		"no TLS": {&Options{Flags: resolverflags.Defaults(), PolicyReloadInterval: time.Second}, "--tls-cert-file"},
+		"bad policy": {&Options{TLSCertFile: "c", TLSKeyFile: "k", PolicyReloadInterval: time.Second,
+			Flags: with(func(c *config.ResolverConfig) { c.UnknownImagePolicy = "Maybe" })}, "--unknown-image-policy: Unsupported value: \"Maybe\""},
+		"pull secrets": {&Options{TLSCertFile: "c", TLSKeyFile: "k", UsePullSecrets: true, PolicyReloadInterval: time.Second,
+			Flags: resolverflags.Defaults()}, "--use-pull-secrets"},
+		"bad registry": {&Options{TLSCertFile: "c", TLSKeyFile: "k", PolicyReloadInterval: time.Second,
+			Flags: with(func(c *config.ResolverConfig) { c.InsecureRegistries = []string{"http://x/"} })}, "--insecure-registry: Invalid value: \"http://x/\""},
+		"empty fallback": {&Options{TLSCertFile: "c", TLSKeyFile: "k", PolicyReloadInterval: time.Second,
+			Flags: with(func(c *config.ResolverConfig) { c.FallbackArchitectures = nil })}, "--fallback-architectures: Required value"},
+		"zero cache": {&Options{TLSCertFile: "c", TLSKeyFile: "k", PolicyReloadInterval: time.Second,
+			Flags: with(func(c *config.ResolverConfig) { c.CacheSize = 0 })}, "--cache-size: Invalid value: 0: must be at least 1"},
 	} {
-		if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "--") {
-			t.Errorf("%s: err = %v, want one naming the flag", name, err)
+		if err := tc.o.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want one containing %q", name, err, tc.want)
 		}
 	}
 }

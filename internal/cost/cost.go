@@ -31,6 +31,12 @@ const (
 	ReferenceVCPUHourly = 0.048
 )
 
+// DefaultArchitectureWeights are the relative prices used for nodes the
+// annotation and the table do not know, wherever a price model is built.
+func DefaultArchitectureWeights() map[string]float64 {
+	return map[string]float64{"arm64": 0.8, "amd64": 1.0}
+}
+
 // Source says which price source answered.
 type Source string
 

@@ -1,84 +1,124 @@
 // Package resolverflags is the image-platform resolver's configuration as
-// command-line flags, one name and one default per setting, shared by the
-// commands that take it on their command line (archfit-expander,
-// archfit-placement), and the resolver and credentials built from it.
+// command-line flags, for the commands that take it on their command line
+// (archfit-expander, archfit-placement), and the resolver and credentials
+// built from it. The settings are config.ResolverConfig, the type the
+// scheduler plugin's ArchFitArgs inlines: one name, one default
+// (v1.SetDefaults_ResolverConfig) and one validation for each, wherever it
+// is set. A flag is the setting's name in kebab case, singular for a
+// repeatable list.
 package resolverflags
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
+	"strings"
 
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 
 	"github.com/archfit/archfit/internal/imageplatform"
+	"github.com/archfit/archfit/plugins/apis/config"
+	v1 "github.com/archfit/archfit/plugins/apis/config/v1"
+	"github.com/archfit/archfit/plugins/apis/config/validation"
 )
 
 // Flags are the resolver settings.
 type Flags struct {
-	InsecureRegistries []string
-	AllowedPrivate     []string
-	DockerHubMirror    string
-	UnknownImagePolicy string
-	FallbackArchs      []string
-	RequestTimeout     time.Duration
+	config.ResolverConfig
 }
 
-// Defaults are the shipped values.
-func Defaults() Flags {
-	return Flags{
-		UnknownImagePolicy: string(imageplatform.PolicyFallback),
-		FallbackArchs:      []string{"amd64"},
-		RequestTimeout:     imageplatform.DefaultRequestTimeout,
-	}
+// Defaults are the shipped values, the same as ArchFitArgs'.
+func Defaults() Flags { return Flags{v1.DefaultResolverConfig()} }
+
+// With returns a copy of f changed by set, for callers that build the
+// settings in code.
+func (f Flags) With(set func(*config.ResolverConfig)) Flags {
+	c := f
+	c.FallbackArchitectures = append([]string(nil), f.FallbackArchitectures...)
+	c.InsecureRegistries = append([]string(nil), f.InsecureRegistries...)
+	c.AllowedPrivateRegistries = append([]string(nil), f.AllowedPrivateRegistries...)
+	set(&c.ResolverConfig)
+	return c
+}
+
+// flagOf maps a setting (its field path's first element) to its flag.
+var flagOf = map[string]string{
+	"unknownImagePolicy":               "unknown-image-policy",
+	"fallbackArchitectures":            "fallback-architectures",
+	"insecureRegistries":               "insecure-registry",
+	"allowedPrivateRegistries":         "allowed-private-registry",
+	"dockerHubMirror":                  "docker-hub-mirror",
+	"requestTimeout":                   "request-timeout",
+	"tagTTL":                           "tag-ttl",
+	"negativeTTL":                      "negative-ttl",
+	"maxConcurrentRequestsPerRegistry": "max-concurrent-requests-per-registry",
+	"cacheSize":                        "cache-size",
 }
 
 // AddFlags registers the flags with f's current values as defaults.
 // policyHelp says what each unknown-image policy does in the command that
 // registers it.
 func (f *Flags) AddFlags(fs *pflag.FlagSet, policyHelp string) {
-	fs.StringArrayVar(&f.InsecureRegistries, "insecure-registry", f.InsecureRegistries, "registry host:port reachable over plain HTTP (repeatable)")
-	fs.StringArrayVar(&f.AllowedPrivate, "allow-private-registry", f.AllowedPrivate, "registry host[:port] allowed on loopback or link-local addresses (repeatable)")
-	fs.StringVar(&f.DockerHubMirror, "docker-hub-mirror", f.DockerHubMirror, "look up Docker Hub images in this registry host[:port] instead (air-gapped clusters)")
-	fs.StringVar(&f.UnknownImagePolicy, "unknown-image-policy", f.UnknownImagePolicy, "when an image's platforms cannot be learned: "+policyHelp)
-	fs.StringSliceVar(&f.FallbackArchs, "fallback-architectures", f.FallbackArchs, "architectures an unknown image may run on under Fallback")
-	fs.DurationVar(&f.RequestTimeout, "registry-request-timeout", f.RequestTimeout, "time limit of one registry lookup")
+	c := &f.ResolverConfig
+	fs.StringVar(&c.UnknownImagePolicy, flagOf["unknownImagePolicy"], c.UnknownImagePolicy, "when an image's platforms cannot be learned: "+policyHelp)
+	fs.StringSliceVar(&c.FallbackArchitectures, flagOf["fallbackArchitectures"], c.FallbackArchitectures, "architectures an unknown image may run on under Fallback")
+	fs.StringArrayVar(&c.InsecureRegistries, flagOf["insecureRegistries"], c.InsecureRegistries, "registry host:port reachable over plain HTTP (repeatable)")
+	fs.StringArrayVar(&c.AllowedPrivateRegistries, flagOf["allowedPrivateRegistries"], c.AllowedPrivateRegistries, "registry host[:port] allowed on loopback or link-local addresses (repeatable)")
+	fs.StringVar(&c.DockerHubMirror, flagOf["dockerHubMirror"], c.DockerHubMirror, "look up Docker Hub images in this registry host[:port] instead (air-gapped clusters)")
+	fs.DurationVar(&c.RequestTimeout.Duration, flagOf["requestTimeout"], c.RequestTimeout.Duration, "time limit of one registry lookup")
+	fs.DurationVar(&c.TagTTL.Duration, flagOf["tagTTL"], c.TagTTL.Duration, "how long a tag's digest is fresh")
+	fs.DurationVar(&c.NegativeTTL.Duration, flagOf["negativeTTL"], c.NegativeTTL.Duration, "how long a failed lookup is remembered")
+	fs.Int32Var(&c.MaxConcurrentRequestsPerRegistry, flagOf["maxConcurrentRequestsPerRegistry"], c.MaxConcurrentRequestsPerRegistry, "lookups in flight to one registry at most")
+	fs.Int32Var(&c.CacheSize, flagOf["cacheSize"], c.CacheSize, "entries in each resolver cache")
+
+	// The names these flags had before they were named after the setting.
+	fs.StringArrayVar(&c.AllowedPrivateRegistries, "allow-private-registry", c.AllowedPrivateRegistries, "")
+	_ = fs.MarkDeprecated("allow-private-registry", "use --allowed-private-registry")
+	fs.DurationVar(&c.RequestTimeout.Duration, "registry-request-timeout", c.RequestTimeout.Duration, "")
+	_ = fs.MarkDeprecated("registry-request-timeout", "use --request-timeout")
 }
 
 // Validate checks the settings, naming the flag at fault.
 func (f *Flags) Validate() error {
 	var errs []error
-	if _, err := imageplatform.ParseUnknownImagePolicy(f.UnknownImagePolicy); err != nil {
-		errs = append(errs, fmt.Errorf("--unknown-image-policy: %w", err))
-	}
-	if f.UnknownImagePolicy == string(imageplatform.PolicyFallback) && len(f.FallbackArchs) == 0 {
-		errs = append(errs, errors.New("--fallback-architectures: needed by --unknown-image-policy=Fallback"))
-	}
-	for _, h := range f.InsecureRegistries {
-		if err := imageplatform.ValidateHostPort(h); err != nil {
-			errs = append(errs, fmt.Errorf("--insecure-registry: %w", err))
-		}
+	for _, e := range validation.ValidateResolverConfig(nil, &f.ResolverConfig) {
+		name, _, _ := strings.Cut(e.Field, "[")
+		errs = append(errs, fmt.Errorf("--%s: %s", flagOf[name], e.ErrorBody()))
 	}
 	return errors.Join(errs...)
 }
 
 // Resolver builds the registry resolver these settings describe.
 func (f *Flags) Resolver(userAgent string) (*imageplatform.RegistryResolver, error) {
-	return imageplatform.NewRegistryResolver(
-		imageplatform.WithInsecureRegistries(f.InsecureRegistries...),
-		imageplatform.WithAllowedPrivateRegistries(f.AllowedPrivate...),
-		imageplatform.WithDockerHubMirror(f.DockerHubMirror),
-		imageplatform.WithRequestTimeout(f.RequestTimeout),
+	return imageplatform.NewRegistryResolver(Options(&f.ResolverConfig, userAgent)...)
+}
+
+// Options are the resolver options for c: the one translation of the
+// settings into the resolver's, which the scheduler plugin uses too.
+func Options(c *config.ResolverConfig, userAgent string) []imageplatform.Option {
+	return []imageplatform.Option{
+		imageplatform.WithInsecureRegistries(c.InsecureRegistries...),
+		imageplatform.WithAllowedPrivateRegistries(c.AllowedPrivateRegistries...),
+		imageplatform.WithDockerHubMirror(c.DockerHubMirror),
+		imageplatform.WithRequestTimeout(c.RequestTimeout.Duration),
+		imageplatform.WithTagTTL(c.TagTTL.Duration),
+		imageplatform.WithNegativeTTL(c.NegativeTTL.Duration),
+		imageplatform.WithMaxPerRegistry(int(c.MaxConcurrentRequestsPerRegistry)),
+		imageplatform.WithCacheSize(int(c.CacheSize)),
 		imageplatform.WithUserAgent(userAgent),
-	)
+	}
 }
 
 // PodPolicy is the whole-pod rule's part of the settings.
 func (f *Flags) PodPolicy() imageplatform.PodPolicy {
-	return imageplatform.PodPolicy{Unknown: imageplatform.UnknownImagePolicy(f.UnknownImagePolicy), FallbackArchitectures: f.FallbackArchs}
+	return PodPolicy(&f.ResolverConfig)
+}
+
+// PodPolicy is c's whole-pod rule.
+func PodPolicy(c *config.ResolverConfig) imageplatform.PodPolicy {
+	return imageplatform.PodPolicy{Unknown: imageplatform.UnknownImagePolicy(c.UnknownImagePolicy), FallbackArchitectures: c.FallbackArchitectures}
 }
 
 // PodCredentials reads a pod's pull secrets (its own and its service

@@ -21,6 +21,7 @@ import (
 
 	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/imageplatform"
+	"github.com/archfit/archfit/internal/resolverflags"
 	"github.com/archfit/archfit/plugins/apis/config"
 	v1 "github.com/archfit/archfit/plugins/apis/config/v1"
 	"github.com/archfit/archfit/plugins/apis/config/validation"
@@ -113,10 +114,7 @@ func New(ctx context.Context, obj runtime.Object, h fwk.Handle) (fwk.Plugin, err
 		handle: h,
 		args:   args,
 		ctx:    ctx,
-		policy: imageplatform.PodPolicy{
-			Unknown:               imageplatform.UnknownImagePolicy(args.UnknownImagePolicy),
-			FallbackArchitectures: args.FallbackArchitectures,
-		},
+		policy: resolverflags.PodPolicy(&args.ResolverConfig),
 		skipNS: map[string]bool{},
 		events: newEventOnce(20000, 0),
 		// An hour, because that is how long kube-apiserver keeps an Event
@@ -141,17 +139,7 @@ func New(ctx context.Context, obj runtime.Object, h fwk.Handle) (fwk.Plugin, err
 	pl.index = newPlatformIndex()
 	pl.cheapArch = cheapestArch(args.ArchitectureWeights)
 
-	opts := []imageplatform.Option{
-		imageplatform.WithTagTTL(args.TagTTL.Duration),
-		imageplatform.WithNegativeTTL(args.NegativeTTL.Duration),
-		imageplatform.WithRequestTimeout(args.RequestTimeout.Duration),
-		imageplatform.WithMaxPerRegistry(int(args.MaxConcurrentRequestsPerRegistry)),
-		imageplatform.WithCacheSize(int(args.CacheSize)),
-		imageplatform.WithInsecureRegistries(args.InsecureRegistries...),
-		imageplatform.WithAllowedPrivateRegistries(args.AllowedPrivateRegistries...),
-		imageplatform.WithDockerHubMirror(args.DockerHubMirror),
-		imageplatform.WithUserAgent("archfit-scheduler"),
-	}
+	opts := resolverflags.Options(&args.ResolverConfig, "archfit-scheduler")
 	if args.DockerConfigFile != "" {
 		creds, err := credentialsFromDockerConfig(ctx, args.DockerConfigFile)
 		if err != nil {
@@ -194,11 +182,7 @@ func New(ctx context.Context, obj runtime.Object, h fwk.Handle) (fwk.Plugin, err
 // decoding), or nil for a profile that enables ArchFit without config.
 func argsFrom(obj runtime.Object) (*config.ArchFitArgs, error) {
 	if obj == nil {
-		var v v1.ArchFitArgs
-		v1.SetDefaults_ArchFitArgs(&v)
-		out := &config.ArchFitArgs{}
-		v1.Convert_v1_ArchFitArgs_To_config_ArchFitArgs(&v, out)
-		return out, nil
+		return v1.DefaultArchFitArgs(), nil
 	}
 	args, ok := obj.(*config.ArchFitArgs)
 	if !ok {

@@ -60,10 +60,7 @@ func newImages(t testing.TB) *images {
 func second(_ string, err error) error { return err }
 
 func defaultArgs(mutate func(*config.ArchFitArgs)) *config.ArchFitArgs {
-	var v v1.ArchFitArgs
-	v1.SetDefaults_ArchFitArgs(&v)
-	out := &config.ArchFitArgs{}
-	v1.Convert_v1_ArchFitArgs_To_config_ArchFitArgs(&v, out)
+	out := v1.DefaultArchFitArgs()
 	if mutate != nil {
 		mutate(out)
 	}

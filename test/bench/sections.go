@@ -23,6 +23,7 @@ import (
 	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/imageplatform"
 	"github.com/archfit/archfit/internal/resolverflags"
+	"github.com/archfit/archfit/plugins/apis/config"
 	"github.com/archfit/archfit/test/harness/registrytest"
 	"github.com/archfit/archfit/test/harness/testcerts"
 )
@@ -203,7 +204,10 @@ func expanderBench(ctx context.Context, n int) ([]row, error) {
 	}
 	addr, _, stop, err := expanderapp.Start(ctx, &expanderapp.Options{GRPCAddress: "127.0.0.1:0", MetricsAddress: "127.0.0.1:0",
 		TLSCertFile: certFile, TLSKeyFile: keyFile, PolicyReloadInterval: time.Minute, ShutdownGrace: time.Second,
-		Flags:      resolverflags.Flags{InsecureRegistries: []string{reg.Host}, UnknownImagePolicy: "Fallback", FallbackArchs: []string{"amd64"}, RequestTimeout: 10 * time.Second},
+		Flags: resolverflags.Defaults().With(func(c *config.ResolverConfig) {
+			c.InsecureRegistries = []string{reg.Host}
+			c.RequestTimeout.Duration = 10 * time.Second
+		}),
 		PolicyFile: writePolicy(dir)})
 	if err != nil {
 		return nil, err

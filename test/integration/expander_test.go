@@ -21,6 +21,7 @@ import (
 	"github.com/archfit/archfit/expander/app"
 	"github.com/archfit/archfit/expander/protos"
 	"github.com/archfit/archfit/internal/resolverflags"
+	"github.com/archfit/archfit/plugins/apis/config"
 	"github.com/archfit/archfit/test/harness/registrytest"
 	"github.com/archfit/archfit/test/harness/testcerts"
 )
@@ -57,8 +58,10 @@ func expanderScenarios(t *testing.T, cp *controlPlane) {
 		GRPCAddress: "127.0.0.1:0", MetricsAddress: "127.0.0.1:0",
 		TLSCertFile: certFile, TLSKeyFile: keyFile,
 		PolicyReloadInterval: time.Second, Kubeconfig: cp.kubeconfig, UsePullSecrets: true,
-		Flags: resolverflags.Flags{InsecureRegistries: []string{reg.Host, private.Host},
-			UnknownImagePolicy: "Fallback", FallbackArchs: []string{"amd64"}, RequestTimeout: 5 * time.Second},
+		Flags: resolverflags.Defaults().With(func(c *config.ResolverConfig) {
+			c.InsecureRegistries = []string{reg.Host, private.Host}
+			c.RequestTimeout.Duration = 5 * time.Second
+		}),
 		PriorityNamespace: "kube-system", PriorityName: "cluster-autoscaler-priority-expander", PriorityKey: "priorities",
 		ShutdownGrace: 5 * time.Second,
 	})

@@ -30,6 +30,7 @@ import (
 	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/imageplatform"
 	"github.com/archfit/archfit/internal/resolverflags"
+	apiconfig "github.com/archfit/archfit/plugins/apis/config"
 	"github.com/archfit/archfit/test/harness/testcerts"
 )
 
@@ -72,8 +73,11 @@ func startExpander(ctx context.Context, dir string, p *pool, requestTimeout time
 		GRPCAddress: "127.0.0.1:0", MetricsAddress: "127.0.0.1:0",
 		TLSCertFile: certFile, TLSKeyFile: keyFile,
 		PolicyFile: s.policyFile, PolicyReloadInterval: 500 * time.Millisecond,
-		Flags: resolverflags.Flags{InsecureRegistries: []string{p.reg.Host}, DockerHubMirror: p.reg.Host,
-			UnknownImagePolicy: "Fallback", FallbackArchs: []string{"amd64"}, RequestTimeout: requestTimeout},
+		Flags: resolverflags.Defaults().With(func(c *apiconfig.ResolverConfig) {
+			c.InsecureRegistries = []string{p.reg.Host}
+			c.DockerHubMirror = p.reg.Host
+			c.RequestTimeout.Duration = requestTimeout
+		}),
 		ShutdownGrace: 5 * time.Second,
 	})
 	if err != nil {

@@ -18,21 +18,59 @@ const MaxLookupBudget = time.Second
 
 var archName = regexp.MustCompile(`^[a-z0-9_]+$`)
 
-// ValidateArchFitArgs validates args; path is the args' own path in the
-// config (for example profiles[0].pluginConfig[1].args).
-func ValidateArchFitArgs(path *field.Path, args *config.ArchFitArgs) error {
+// ValidateResolverConfig validates the resolver settings. They sit inline
+// in ArchFitArgs, so path is the path of the object holding them; the
+// commands that take them as flags pass nil and name the flag from the
+// field.
+func ValidateResolverConfig(path *field.Path, c *config.ResolverConfig) field.ErrorList {
 	var errs field.ErrorList
-	if _, err := imageplatform.ParseUnknownImagePolicy(args.UnknownImagePolicy); err != nil {
-		errs = append(errs, field.NotSupported(path.Child("unknownImagePolicy"), args.UnknownImagePolicy, []string{"Fallback", "AllowAll", "Deny"}))
+	if _, err := imageplatform.ParseUnknownImagePolicy(c.UnknownImagePolicy); err != nil {
+		errs = append(errs, field.NotSupported(path.Child("unknownImagePolicy"), c.UnknownImagePolicy, []string{"Fallback", "AllowAll", "Deny"}))
 	}
-	if args.UnknownImagePolicy == string(imageplatform.PolicyFallback) && len(args.FallbackArchitectures) == 0 {
+	if c.UnknownImagePolicy == string(imageplatform.PolicyFallback) && len(c.FallbackArchitectures) == 0 {
 		errs = append(errs, field.Required(path.Child("fallbackArchitectures"), "needed by unknownImagePolicy Fallback"))
 	}
-	for i, a := range args.FallbackArchitectures {
+	for i, a := range c.FallbackArchitectures {
 		if !archName.MatchString(a) {
 			errs = append(errs, field.Invalid(path.Child("fallbackArchitectures").Index(i), a, "want a GOARCH name such as amd64 or arm64"))
 		}
 	}
+	for i, h := range c.InsecureRegistries {
+		if err := imageplatform.ValidateHostPort(h); err != nil {
+			errs = append(errs, field.Invalid(path.Child("insecureRegistries").Index(i), h, err.Error()))
+		}
+	}
+	for i, h := range c.AllowedPrivateRegistries {
+		if err := imageplatform.ValidateHostPort(h); err != nil {
+			errs = append(errs, field.Invalid(path.Child("allowedPrivateRegistries").Index(i), h, err.Error()))
+		}
+	}
+	if c.DockerHubMirror != "" {
+		if err := imageplatform.ValidateHostPort(c.DockerHubMirror); err != nil {
+			errs = append(errs, field.Invalid(path.Child("dockerHubMirror"), c.DockerHubMirror, err.Error()))
+		}
+	}
+	for _, d := range []struct {
+		name string
+		v    metav1.Duration
+	}{{"requestTimeout", c.RequestTimeout}, {"tagTTL", c.TagTTL}, {"negativeTTL", c.NegativeTTL}} {
+		if d.v.Duration <= 0 {
+			errs = append(errs, field.Invalid(path.Child(d.name), d.v.Duration.String(), "must be positive"))
+		}
+	}
+	if c.MaxConcurrentRequestsPerRegistry < 1 {
+		errs = append(errs, field.Invalid(path.Child("maxConcurrentRequestsPerRegistry"), c.MaxConcurrentRequestsPerRegistry, "must be at least 1"))
+	}
+	if c.CacheSize < 1 {
+		errs = append(errs, field.Invalid(path.Child("cacheSize"), c.CacheSize, "must be at least 1"))
+	}
+	return errs
+}
+
+// ValidateArchFitArgs validates args; path is the args' own path in the
+// config (for example profiles[0].pluginConfig[1].args).
+func ValidateArchFitArgs(path *field.Path, args *config.ArchFitArgs) error {
+	errs := ValidateResolverConfig(path, &args.ResolverConfig)
 	for a, w := range args.ArchitectureWeights {
 		if !archName.MatchString(a) {
 			errs = append(errs, field.Invalid(path.Child("architectureWeights").Key(a), a, "want a GOARCH name such as amd64 or arm64"))
@@ -41,38 +79,11 @@ func ValidateArchFitArgs(path *field.Path, args *config.ArchFitArgs) error {
 			errs = append(errs, field.Invalid(path.Child("architectureWeights").Key(a), w, "must be a relative price above 0 and at most 1000"))
 		}
 	}
-	for i, h := range args.InsecureRegistries {
-		if err := imageplatform.ValidateHostPort(h); err != nil {
-			errs = append(errs, field.Invalid(path.Child("insecureRegistries").Index(i), h, err.Error()))
-		}
+	if args.LookupBudget.Duration <= 0 {
+		errs = append(errs, field.Invalid(path.Child("lookupBudget"), args.LookupBudget.Duration.String(), "must be positive"))
 	}
-	for i, h := range args.AllowedPrivateRegistries {
-		if err := imageplatform.ValidateHostPort(h); err != nil {
-			errs = append(errs, field.Invalid(path.Child("allowedPrivateRegistries").Index(i), h, err.Error()))
-		}
-	}
-	if args.DockerHubMirror != "" {
-		if err := imageplatform.ValidateHostPort(args.DockerHubMirror); err != nil {
-			errs = append(errs, field.Invalid(path.Child("dockerHubMirror"), args.DockerHubMirror, err.Error()))
-		}
-	}
-	positive := func(name string, d metav1.Duration) {
-		if d.Duration <= 0 {
-			errs = append(errs, field.Invalid(path.Child(name), d.Duration.String(), "must be positive"))
-		}
-	}
-	positive("lookupBudget", args.LookupBudget)
-	positive("tagTTL", args.TagTTL)
-	positive("negativeTTL", args.NegativeTTL)
-	positive("requestTimeout", args.RequestTimeout)
 	if args.LookupBudget.Duration > MaxLookupBudget {
 		errs = append(errs, field.Invalid(path.Child("lookupBudget"), args.LookupBudget.Duration.String(), "must be at most 1s: the scheduling cycle is serial and waits for it"))
-	}
-	if args.MaxConcurrentRequestsPerRegistry < 1 {
-		errs = append(errs, field.Invalid(path.Child("maxConcurrentRequestsPerRegistry"), args.MaxConcurrentRequestsPerRegistry, "must be at least 1"))
-	}
-	if args.CacheSize < 1 {
-		errs = append(errs, field.Invalid(path.Child("cacheSize"), args.CacheSize, "must be at least 1"))
 	}
 	if args.PriceAnnotation == "" {
 		errs = append(errs, field.Required(path.Child("priceAnnotation"), ""))
