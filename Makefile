@@ -43,7 +43,7 @@ integration:
 # the module proxy into bin/e2e, archfit's image built by `make images` into a
 # loopback registry, and archfit-scheduler (two replicas, leader election) and
 # archfit-expander taken out of that image and run with the manifests' RBAC,
-# config and flags. See README.md for its cold and warm times.
+# config and flags. See docs/development.md for its cold and warm times.
 #
 # The real cluster-autoscaler's tests (test/e2e/ca_test.go) build it from the
 # source tree in ARCHFIT_CA_SRC, by default the shared copy beside this

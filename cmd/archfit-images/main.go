@@ -32,7 +32,7 @@ func run() error {
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: archfit-images --push REGISTRY/REPO:TAG [flags]
 
-Cross-compiles archfit's three commands for each platform, assembles one OCI
+Cross-compiles archfit's four commands for each platform, assembles one OCI
 image index on a distroless-style base (non-root 65532, CA certificates), and
 pushes it. Registry credentials come from the Docker config (~/.docker/config.json).
 

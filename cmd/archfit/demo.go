@@ -78,7 +78,7 @@ it is not CA. Progress goes to stderr; the report to stdout.`,
 	f.StringVar(&o.ARM64Type, "arm64-instance-type", o.ARM64Type, "instance type of the arm64 node group")
 	f.IntVar(&o.InitialAMD64, "initial-amd64-nodes", o.InitialAMD64, "amd64 nodes before the workload arrives")
 	f.IntVar(&o.InitialARM64, "initial-arm64-nodes", o.InitialARM64, "arm64 nodes before the workload arrives")
-	f.StringSliceVar(&o.Runs, "runs", o.Runs, "runs to compare: default (default scheduler + least-waste), default-priority (default scheduler + priority, arm64 first), pinned-priority (the same, single-arch pods pinned to their arch by hand), archfit")
+	f.StringSliceVar(&o.Runs, "runs", o.Runs, "runs to compare: default (default scheduler + least-waste), default-priority (default scheduler + priority, arm64 first), pinned-priority (the same, single-arch pods pinned to their arch by hand), archfit-unplaced (archfit-scheduler and archfit-expander, pods opted out of placement), archfit (all three parts)")
 	f.BoolVar(&verbose, "verbose", false, "show the embedded components' logs")
 	f.Int64Var(&o.Seed, "seed", o.Seed, "seed for cluster-autoscaler's random tie-breaking between equally wasteful groups")
 	return cmd

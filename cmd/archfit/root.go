@@ -12,9 +12,10 @@ func newRootCommand() *cobra.Command {
 uses that to keep pods off nodes they cannot run on (exec format error) while
 preferring cheaper architectures such as arm64.
 
-This CLI inspects images and runs the embedded demo. The scheduler plugin and
-the cluster-autoscaler expander are the separate archfit-scheduler and
-archfit-expander binaries.`,
+This CLI inspects images, reports which workloads could move to a cheaper
+architecture, and runs the embedded demo. The scheduler plugin, the
+cluster-autoscaler expander and the placement webhook are the separate
+archfit-scheduler, archfit-expander and archfit-placement binaries.`,
 		SilenceUsage: true,
 	}
 	root.AddCommand(newInspectCommand(), newDemoCommand(), newReportCommand())

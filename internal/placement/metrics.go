@@ -21,7 +21,7 @@ func NewMetrics(reg prometheus.Registerer, gated func() float64) *Metrics {
 	m := &Metrics{
 		Admissions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "archfit_placement_admissions_total",
-			Help: "Pod CREATE reviews by result: written (affinity added at admission), gated, pinned, conflict, unconstrained, skipped_* (out of scope), error.",
+			Help: "Pod CREATE reviews by result: written (affinity added at admission), pinned, gated (left to the controller, conflicts and unknown images included), skipped_* (out of scope), error.",
 		}, []string{"result"}),
 		AdmissionDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "archfit_placement_admission_duration_seconds",

@@ -3,7 +3,7 @@
 // Package e2e runs archfit's shipped binaries as processes against a
 // process-level control plane: etcd v3.7 and kube-apiserver built from the
 // module proxy, and kwok v0.8 for Ready nodes and Running pods. The
-// archfit-scheduler and archfit-expander binaries are the linux/amd64 (or
+// archfit-scheduler, archfit-expander and archfit-placement binaries are the linux/amd64 (or
 // host-arch) ones taken out of the image `make images` pushed to a
 // loopback registry, and they run with the manifests' RBAC, config and
 // flags. `make e2e` runs it.

@@ -2,7 +2,7 @@
 // for linux/amd64 and linux/arm64, without a Docker engine: the Go
 // toolchain cross-compiles static binaries and go-containerregistry
 // assembles and pushes the image. The result matches the Dockerfile's: the
-// three binaries in /usr/local/bin on a distroless-style base (no shell,
+// four binaries in /usr/local/bin on a distroless-style base (no shell,
 // CA certificates, a non-root user 65532).
 package imagebuild
 
@@ -59,7 +59,7 @@ func WithModuleDir(dir string) Option { return func(o *options) { o.dir = dir } 
 // WithGo sets the go command (default "go").
 func WithGo(goCmd string) Option { return func(o *options) { o.goCmd = goCmd } }
 
-// WithPackages sets the main packages to build (default: archfit's three
+// WithPackages sets the main packages to build (default: archfit's four
 // commands). The first is the entrypoint.
 func WithPackages(pkgs ...string) Option { return func(o *options) { o.packages = pkgs } }
 
