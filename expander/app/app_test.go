@@ -82,11 +82,7 @@ func startExpander(t testing.TB, mutate func(*Options)) *fixture {
 		GRPCAddress: "127.0.0.1:0", MetricsAddress: "127.0.0.1:0",
 		TLSCertFile: f.certFile, TLSKeyFile: f.keyFile,
 		PolicyFile: f.policyFile, PolicyReloadInterval: 50 * time.Millisecond,
-		Flags: resolverflags.Defaults().With(func(c *config.ResolverConfig) {
-			c.InsecureRegistries = []string{f.reg.Host}
-			c.DockerHubMirror = f.reg.Host
-			c.RequestTimeout.Duration = 5 * time.Second
-		}),
+		Flags:         f.reg.ResolverFlags(5 * time.Second),
 		ShutdownGrace: 5 * time.Second,
 	}
 	if mutate != nil {

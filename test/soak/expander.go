@@ -29,8 +29,6 @@ import (
 	"github.com/archfit/archfit/expander/protos"
 	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/imageplatform"
-	"github.com/archfit/archfit/internal/resolverflags"
-	apiconfig "github.com/archfit/archfit/plugins/apis/config"
 	"github.com/archfit/archfit/test/harness/testcerts"
 )
 
@@ -73,11 +71,7 @@ func startExpander(ctx context.Context, dir string, p *pool, requestTimeout time
 		GRPCAddress: "127.0.0.1:0", MetricsAddress: "127.0.0.1:0",
 		TLSCertFile: certFile, TLSKeyFile: keyFile,
 		PolicyFile: s.policyFile, PolicyReloadInterval: 500 * time.Millisecond,
-		Flags: resolverflags.Defaults().With(func(c *apiconfig.ResolverConfig) {
-			c.InsecureRegistries = []string{p.reg.Host}
-			c.DockerHubMirror = p.reg.Host
-			c.RequestTimeout.Duration = requestTimeout
-		}),
+		Flags:         p.reg.ResolverFlags(requestTimeout),
 		ShutdownGrace: 5 * time.Second,
 	})
 	if err != nil {

@@ -36,8 +36,6 @@ import (
 	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/imageplatform"
 	placementapp "github.com/archfit/archfit/internal/placement/app"
-	"github.com/archfit/archfit/internal/resolverflags"
-	"github.com/archfit/archfit/plugins/apis/config"
 	_ "github.com/archfit/archfit/plugins/apis/config/scheme" // ArchFitArgs in the scheduler's scheme
 	"github.com/archfit/archfit/plugins/archfit"
 	schedulerconfig "github.com/archfit/archfit/scheduler-config"
@@ -364,11 +362,7 @@ func (e *env) startExpander(ctx context.Context, dir string) (*grpc.ClientConn, 
 	addr, _, stop, err := expanderapp.Start(ctx, &expanderapp.Options{
 		GRPCAddress: "127.0.0.1:0", MetricsAddress: "127.0.0.1:0",
 		TLSCertFile: certFile, TLSKeyFile: keyFile, PolicyReloadInterval: time.Minute,
-		Flags: resolverflags.Defaults().With(func(c *config.ResolverConfig) {
-			c.InsecureRegistries = []string{e.reg.Host}
-			c.DockerHubMirror = e.reg.Host
-			c.RequestTimeout.Duration = 5 * time.Second
-		}),
+		Flags:         e.reg.ResolverFlags(5 * time.Second),
 		ShutdownGrace: 5 * time.Second,
 	})
 	if err != nil {

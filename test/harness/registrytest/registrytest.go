@@ -25,6 +25,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/archfit/archfit/internal/resolverflags"
+	apiconfig "github.com/archfit/archfit/plugins/apis/config"
 )
 
 // Fault is what the fault injector does to matching requests.
@@ -209,6 +212,16 @@ func codeFor(status int) string {
 		return "TOOMANYREQUESTS"
 	}
 	return "UNKNOWN"
+}
+
+// ResolverFlags are resolver settings that reach this registry: plain HTTP
+// on loopback, Docker Hub images looked up in it too, the rest defaults.
+func (r *Registry) ResolverFlags(requestTimeout time.Duration) resolverflags.Flags {
+	return resolverflags.Defaults().With(func(c *apiconfig.ResolverConfig) {
+		c.InsecureRegistries = []string{r.Host}
+		c.DockerHubMirror = r.Host
+		c.RequestTimeout.Duration = requestTimeout
+	})
 }
 
 // Close stops the server.

@@ -11,65 +11,49 @@ import (
 	"github.com/archfit/archfit/plugins/apis/config"
 )
 
+// defaulted is ArchFitArgs with every default, written out by hand: a
+// default that changes must change here too.
+func defaulted() ArchFitArgs {
+	return ArchFitArgs{
+		ResolverConfig: ResolverConfig{
+			UnknownImagePolicy:               ptr.To("Fallback"),
+			FallbackArchitectures:            []string{"amd64"},
+			DockerHubMirror:                  ptr.To(""),
+			RequestTimeout:                   &metav1.Duration{Duration: 10 * time.Second},
+			TagTTL:                           &metav1.Duration{Duration: time.Hour},
+			NegativeTTL:                      &metav1.Duration{Duration: 30 * time.Second},
+			MaxConcurrentRequestsPerRegistry: ptr.To[int32](8),
+			CacheSize:                        ptr.To[int32](10000),
+		},
+		ArchitectureWeights: map[string]float64{"arm64": 0.8, "amd64": 1.0},
+		PriceTable:          ptr.To(""),
+		PriceAnnotation:     ptr.To("archfit.dev/hourly-price"),
+		LookupBudget:        &metav1.Duration{Duration: 100 * time.Millisecond},
+		UsePullSecrets:      ptr.To(false),
+		DockerConfigFile:    ptr.To(""),
+		PlacementEvents:     ptr.To("PerWorkload"),
+	}
+}
+
 func TestSetObjectDefaults(t *testing.T) {
+	set := func(a *ArchFitArgs) {
+		a.UnknownImagePolicy = ptr.To("Deny")
+		a.FallbackArchitectures = []string{"arm64"}
+		a.InsecureRegistries = []string{"registry.local:5000"}
+		a.CacheSize = ptr.To[int32](5)
+		a.ArchitectureWeights = map[string]float64{"arm64": 0.5}
+		a.UsePullSecrets = ptr.To(true)
+		a.PlacementEvents = ptr.To("None")
+	}
+	var partial ArchFitArgs
+	set(&partial)
+	wantPartial := defaulted()
+	set(&wantPartial)
 	for name, tc := range map[string]struct {
 		in, want ArchFitArgs
 	}{
-		"empty args get every default": {
-			in: ArchFitArgs{},
-			want: ArchFitArgs{
-				ResolverConfig: ResolverConfig{
-					UnknownImagePolicy:               ptr.To("Fallback"),
-					FallbackArchitectures:            []string{"amd64"},
-					DockerHubMirror:                  ptr.To(""),
-					RequestTimeout:                   &metav1.Duration{Duration: 10 * time.Second},
-					TagTTL:                           &metav1.Duration{Duration: time.Hour},
-					NegativeTTL:                      &metav1.Duration{Duration: 30 * time.Second},
-					MaxConcurrentRequestsPerRegistry: ptr.To[int32](8),
-					CacheSize:                        ptr.To[int32](10000),
-				},
-				ArchitectureWeights: map[string]float64{"arm64": 0.8, "amd64": 1.0},
-				PriceTable:          ptr.To(""),
-				PriceAnnotation:     ptr.To("archfit.dev/hourly-price"),
-				LookupBudget:        &metav1.Duration{Duration: 100 * time.Millisecond},
-				UsePullSecrets:      ptr.To(false),
-				DockerConfigFile:    ptr.To(""),
-				PlacementEvents:     ptr.To("PerWorkload"),
-			},
-		},
-		"set values are kept, the rest defaulted": {
-			in: ArchFitArgs{
-				ResolverConfig: ResolverConfig{
-					UnknownImagePolicy:    ptr.To("Deny"),
-					FallbackArchitectures: []string{"arm64"},
-					InsecureRegistries:    []string{"registry.local:5000"},
-					CacheSize:             ptr.To[int32](5),
-				},
-				ArchitectureWeights: map[string]float64{"arm64": 0.5},
-				UsePullSecrets:      ptr.To(true),
-				PlacementEvents:     ptr.To("None"),
-			},
-			want: ArchFitArgs{
-				ResolverConfig: ResolverConfig{
-					UnknownImagePolicy:               ptr.To("Deny"),
-					FallbackArchitectures:            []string{"arm64"},
-					InsecureRegistries:               []string{"registry.local:5000"},
-					DockerHubMirror:                  ptr.To(""),
-					RequestTimeout:                   &metav1.Duration{Duration: 10 * time.Second},
-					TagTTL:                           &metav1.Duration{Duration: time.Hour},
-					NegativeTTL:                      &metav1.Duration{Duration: 30 * time.Second},
-					MaxConcurrentRequestsPerRegistry: ptr.To[int32](8),
-					CacheSize:                        ptr.To[int32](5),
-				},
-				ArchitectureWeights: map[string]float64{"arm64": 0.5},
-				PriceTable:          ptr.To(""),
-				PriceAnnotation:     ptr.To("archfit.dev/hourly-price"),
-				LookupBudget:        &metav1.Duration{Duration: 100 * time.Millisecond},
-				UsePullSecrets:      ptr.To(true),
-				DockerConfigFile:    ptr.To(""),
-				PlacementEvents:     ptr.To("None"),
-			},
-		},
+		"empty args get every default":            {ArchFitArgs{}, defaulted()},
+		"set values are kept, the rest defaulted": {partial, wantPartial},
 	} {
 		t.Run(name, func(t *testing.T) {
 			got := tc.in.DeepCopy()
