@@ -227,3 +227,35 @@ func FuzzParsePriorityConfigMapValue(f *testing.F) {
 		}
 	})
 }
+
+func TestParsePolicy(t *testing.T) {
+	p, err := ParsePolicy(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(p.ArchitecturePreference, []string{"arm64", "amd64"}) ||
+		!reflect.DeepEqual(p.ArchitectureWeights, map[string]float64{"arm64": 0.8, "amd64": 1.0}) ||
+		p.ResolutionBudget.Duration != DefaultResolutionBudget || p.CostTieTolerance != 0.01 || len(p.tiers) != 0 {
+		t.Fatalf("defaults: %+v", p)
+	}
+	p, err = ParsePolicy([]byte("architecturePreference: [amd64]\nresolutionBudget: 1500ms\npriorities:\n  \"50\": [\"^spot-\"]\n  \"10\": [\".*\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.ResolutionBudget.Duration != 1500*time.Millisecond || !slices.Equal(tierRules(p.tiers), []string{"10 .*", "50 ^spot-"}) || p.tiers[0].Priority != 50 {
+		t.Fatalf("parsed: %+v tiers %q", p, tierRules(p.tiers))
+	}
+	for body, want := range map[string]string{
+		"resolutionBudget: 5s\n":              "resolutionBudget: 5s must be above 0 and at most 4s",
+		"costTieTolerance: 1\n":               "costTieTolerance: 1 must be in [0, 1)",
+		"architectureWeights: {arm64: 0}\n":   "architectureWeights[arm64]: 0 must be positive",
+		"priorities: {high: [x]}\n":           `priorities: "high": priority must be an integer`,
+		"priorities: {\"5\": [\"(\"]}\n":      "priorities: 5[0]: error parsing regexp",
+		"resolutionBudgte: 1s\n":              `unknown field "resolutionBudgte"`,
+		"priceTable: /nonexistent/table.yaml": "priceTable: ",
+	} {
+		if _, err := ParsePolicy([]byte(body)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want it to contain %q", body, err, want)
+		}
+	}
+}
