@@ -127,7 +127,7 @@ func decode(req *protos.BestOptionsRequest) ([]*option, []*podEntry, error) {
 				if err := p.Unmarshal(b); err != nil {
 					return nil, nil, fmt.Errorf("%w: options[%d] (%s) pod %d: %v", ErrInvalidRequest, i, o.NodeGroupId, j, err)
 				}
-				e = &podEntry{pod: p, cpu: podCPU(p)}
+				e = &podEntry{pod: p, cpu: cost.PodVCPU(&p.Spec)}
 				pods[string(b)] = e
 				order = append(order, e)
 			}
@@ -137,11 +137,6 @@ func decode(req *protos.BestOptionsRequest) ([]*option, []*podEntry, error) {
 		out = append(out, opt)
 	}
 	return out, order, nil
-}
-
-func podCPU(p *corev1.Pod) float64 {
-	m, _ := cost.PodRequests(&p.Spec)
-	return float64(m) / 1000
 }
 
 // Decide implements Decider.

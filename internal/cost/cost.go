@@ -193,3 +193,18 @@ func PodRequests(spec *corev1.PodSpec) (milliCPU, memoryBytes int64) {
 	}
 	return max(c, ic), max(m, im)
 }
+
+// DefaultPodMilliCPU is what a pod without CPU requests is taken to use, as
+// kube-scheduler's scoring assumes 100m for a container without one.
+const DefaultPodMilliCPU = 100
+
+// PodVCPU is the vCPUs a pod is priced for: its requests, or
+// DefaultPodMilliCPU when it requests none, so a best-effort pod still
+// weighs something in a saving or a cost per vCPU.
+func PodVCPU(spec *corev1.PodSpec) float64 {
+	m, _ := PodRequests(spec)
+	if m == 0 {
+		m = DefaultPodMilliCPU
+	}
+	return float64(m) / 1000
+}

@@ -102,3 +102,14 @@ func TestPodRequests(t *testing.T) {
 		t.Fatalf("a larger init container sets the CPU, not the memory: %d m, %d bytes", c, m)
 	}
 }
+
+// The scheduler's saving estimate and the expander's cost per vCPU weigh a
+// pod the same way, a best-effort pod included.
+func TestPodVCPU(t *testing.T) {
+	if got := PodVCPU(&st.MakePod().Req(map[corev1.ResourceName]string{"cpu": "1500m"}).Obj().Spec); got != 1.5 {
+		t.Fatalf("requests 1500m: %v vCPU", got)
+	}
+	if got := PodVCPU(&st.MakePod().Container("c").Obj().Spec); got != 0.1 {
+		t.Fatalf("no requests: %v vCPU, want the 100m kube-scheduler assumes", got)
+	}
+}

@@ -32,16 +32,8 @@ func (pl *ArchFit) PostBind(ctx context.Context, state fwk.CycleState, pod *core
 	if altArch == "" || alt <= chosen {
 		return
 	}
-	cpu := podCPU(pod)
+	cpu := cost.PodVCPU(&pod.Spec)
 	pl.placementEvent(pod, EventPlacedCheaper, arch,
 		"placed on %s node %s at %.4f/vCPU-hour instead of %s at %.4f/vCPU-hour: estimated saving %.4f per hour for %.3g vCPU requested",
 		arch, nodeName, chosen, altArch, alt, (alt-chosen)*cpu, cpu)
-}
-
-func podCPU(pod *corev1.Pod) float64 {
-	m, _ := cost.PodRequests(&pod.Spec)
-	if m == 0 {
-		m = 100 // what the scheduler assumes for a pod without requests, near enough
-	}
-	return float64(m) / 1000
 }

@@ -6,6 +6,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	fwk "k8s.io/kube-scheduler/framework"
+
+	"github.com/archfit/archfit/internal/cost"
 )
 
 // SignPod lets identical replicas keep opportunistic batching (KEP-5598):
@@ -20,7 +22,7 @@ func (pl *ArchFit) SignPod(_ context.Context, pod *corev1.Pod) ([]fwk.SignFragme
 	return []fwk.SignFragment{
 		{Key: "archfit.dev/Pod.RunnablePlatforms()", Value: pp.Describe()},
 		{Key: "archfit.dev/Pod.SkippedNamespace()", Value: pl.skipped(pod)},
-		{Key: "archfit.dev/Pod.RequestedMilliCPU()", Value: podCPU(pod)},
+		{Key: "archfit.dev/Pod.RequestedMilliCPU()", Value: cost.PodVCPU(&pod.Spec)},
 		{Key: "archfit.dev/PriceInputs()", Value: pl.priceInputs()},
 	}, nil
 }
