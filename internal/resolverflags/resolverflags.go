@@ -74,11 +74,20 @@ func (f *Flags) AddFlags(fs *pflag.FlagSet, policyHelp string) {
 	fs.Int32Var(&c.CacheSize, flagOf["cacheSize"], c.CacheSize, "entries in each resolver cache")
 
 	// The names these flags had before they were named after the setting.
-	fs.StringArrayVar(&c.AllowedPrivateRegistries, "allow-private-registry", c.AllowedPrivateRegistries, "")
+	// The alias appends: a StringArray flag replaces its value on first use,
+	// which would drop what the other name set earlier on the line.
+	fs.Var(appendTo{&c.AllowedPrivateRegistries}, "allow-private-registry", "")
 	_ = fs.MarkDeprecated("allow-private-registry", "use --allowed-private-registry")
 	fs.DurationVar(&c.RequestTimeout.Duration, "registry-request-timeout", c.RequestTimeout.Duration, "")
 	_ = fs.MarkDeprecated("registry-request-timeout", "use --request-timeout")
 }
+
+// appendTo is a repeatable flag that adds to a list.
+type appendTo struct{ list *[]string }
+
+func (a appendTo) Set(v string) error { *a.list = append(*a.list, v); return nil }
+func (a appendTo) String() string     { return strings.Join(*a.list, ",") }
+func (a appendTo) Type() string       { return "stringArray" }
 
 // Validate checks the settings, naming the flag at fault.
 func (f *Flags) Validate() error {
