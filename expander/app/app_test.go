@@ -20,16 +20,12 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2/ktesting"
 
 	"github.com/archfit/archfit/expander/protos"
-	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/resolverflags"
 	"github.com/archfit/archfit/plugins/apis/config"
+	"github.com/archfit/archfit/test/harness/carequest"
 	"github.com/archfit/archfit/test/harness/registrytest"
 	"github.com/archfit/archfit/test/harness/testcerts"
 )
@@ -142,40 +138,6 @@ func (f *fixture) dial(t testing.TB) (*grpc.ClientConn, protos.ExpanderClient) {
 
 // ---- requests built as CA builds them ----
 
-func templateNode(group, arch, instanceType string) []byte {
-	res := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("8Gi"), corev1.ResourcePods: resource.MustParse("110")}
-	n := &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: "template-node-for-" + group + "-1234", Labels: map[string]string{
-			"kubernetes.io/arch": arch, "beta.kubernetes.io/arch": arch, "kubernetes.io/os": "linux", "beta.kubernetes.io/os": "linux",
-			"cluster-autoscaler.kubernetes.io/template-node": "true",
-		}},
-		Status: corev1.NodeStatus{Capacity: res, Allocatable: res},
-	}
-	if instanceType != "" {
-		n.Labels[cost.LabelInstanceType] = instanceType
-	}
-	b, err := n.Marshal()
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
-
-func pendingPod(name, image, cpu string) []byte {
-	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, UID: types.UID("uid-" + metav1UID(name))},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: image, Resources: corev1.ResourceRequirements{
-			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu)}}}}},
-	}
-	b, err := p.Marshal()
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
-
-func metav1UID(s string) string { return strings.ReplaceAll(s, "/", "-") }
-
 type opt struct {
 	group, arch, instanceType string
 	count                     int32
@@ -185,7 +147,7 @@ type opt struct {
 func request(opts ...opt) *protos.BestOptionsRequest {
 	req := &protos.BestOptionsRequest{NodeBytesMap: map[string][]byte{}}
 	for _, o := range opts {
-		req.NodeBytesMap[o.group] = templateNode(o.group, o.arch, o.instanceType)
+		req.NodeBytesMap[o.group] = carequest.TemplateNode(o.group, o.arch, o.instanceType)
 		count := o.count
 		if count == 0 {
 			count = 1
@@ -217,7 +179,7 @@ func call(t testing.TB, c protos.ExpanderClient, req *protos.BestOptionsRequest)
 
 func TestScenarios(t *testing.T) {
 	f := startExpander(t, nil)
-	web := func(image string) [][]byte { return [][]byte{pendingPod("web-0", image, "500m")} }
+	web := func(image string) [][]byte { return [][]byte{carequest.PendingPod("default", "web-0", image, "500m")} }
 	tests := []struct {
 		name string
 		req  *protos.BestOptionsRequest
@@ -230,8 +192,8 @@ func TestScenarios(t *testing.T) {
 			opt{group: "ng-amd64", arch: "amd64", instanceType: "m6i.large", pods: web(f.amd)},
 			opt{group: "ng-arm64", arch: "arm64", instanceType: "m7g.large", pods: web(f.amd)}), []string{"ng-amd64"}},
 		{"one amd64-only pod in an option vetoes its arm64 group", request(
-			opt{group: "ng-amd64", arch: "amd64", instanceType: "m6i.large", pods: [][]byte{pendingPod("a", f.multi, "1"), pendingPod("b", f.amd, "1")}},
-			opt{group: "ng-arm64", arch: "arm64", instanceType: "m7g.large", pods: [][]byte{pendingPod("a", f.multi, "1"), pendingPod("b", f.amd, "1")}}), []string{"ng-amd64"}},
+			opt{group: "ng-amd64", arch: "amd64", instanceType: "m6i.large", pods: [][]byte{carequest.PendingPod("default", "a", f.multi, "1"), carequest.PendingPod("default", "b", f.amd, "1")}},
+			opt{group: "ng-arm64", arch: "arm64", instanceType: "m7g.large", pods: [][]byte{carequest.PendingPod("default", "a", f.multi, "1"), carequest.PendingPod("default", "b", f.amd, "1")}}), []string{"ng-amd64"}},
 		{"the cheaper of two arm64 groups", request(
 			opt{group: "ng-m7g", arch: "arm64", instanceType: "m7g.large", pods: web(f.multi)},
 			opt{group: "ng-m6g", arch: "arm64", instanceType: "m6g.large", pods: web(f.multi)},
@@ -390,7 +352,7 @@ func TestMalformedRequestsThenAGoodOne(t *testing.T) {
 	bad := map[string][]byte{
 		"garbage bytes":       []byte("\xff\xff\xff\xffnot a protobuf"),
 		"truncated field":     {0x0a, 0x10, 0x0a},
-		"undecodable pod":     mustMarshal(t, &protos.BestOptionsRequest{Options: []*protos.Option{{NodeGroupId: "ng", PodBytes: [][]byte{{0xff, 0x01}}}}, NodeBytesMap: map[string][]byte{"ng": templateNode("ng", "arm64", "")}}),
+		"undecodable pod":     mustMarshal(t, &protos.BestOptionsRequest{Options: []*protos.Option{{NodeGroupId: "ng", PodBytes: [][]byte{{0xff, 0x01}}}}, NodeBytesMap: map[string][]byte{"ng": carequest.TemplateNode("ng", "arm64", "")}}),
 		"no template node":    mustMarshal(t, &protos.BestOptionsRequest{Options: []*protos.Option{{NodeGroupId: "ng-missing"}}}),
 		"empty node group ID": mustMarshal(t, &protos.BestOptionsRequest{Options: []*protos.Option{{}}}),
 	}
@@ -403,7 +365,7 @@ func TestMalformedRequestsThenAGoodOne(t *testing.T) {
 		})
 	}
 	// The server stays up and serves the next call.
-	resp := call(t, f.client, request(opt{group: "ng-arm64", arch: "arm64", pods: [][]byte{pendingPod("p", f.arm, "1")}}))
+	resp := call(t, f.client, request(opt{group: "ng-arm64", arch: "arm64", pods: [][]byte{carequest.PendingPod("default", "p", f.arm, "1")}}))
 	if fmt.Sprint(ids(resp)) != "[ng-arm64]" {
 		t.Fatalf("good call after bad ones: %v", ids(resp))
 	}
@@ -439,7 +401,7 @@ func TestTwoThousandOptionsAndConcurrentCalls(t *testing.T) {
 		if i%10 == 0 {
 			img = f.amd
 		}
-		pods = append(pods, pendingPod(fmt.Sprintf("p-%d", i), img, "250m"))
+		pods = append(pods, carequest.PendingPod("default", fmt.Sprintf("p-%d", i), img, "250m"))
 	}
 	var opts []opt
 	for i := 0; i < 2000; i++ {
@@ -472,8 +434,8 @@ func TestTwoThousandOptionsAndConcurrentCalls(t *testing.T) {
 				}
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				resp, err := f.client.BestOptions(ctx, request(
-					opt{group: "ng-amd64", arch: "amd64", instanceType: "m6i.large", pods: [][]byte{pendingPod(fmt.Sprintf("c-%d-%d", g, i), img, "1")}},
-					opt{group: "ng-arm64", arch: "arm64", instanceType: "m7g.large", pods: [][]byte{pendingPod(fmt.Sprintf("c-%d-%d", g, i), img, "1")}}))
+					opt{group: "ng-amd64", arch: "amd64", instanceType: "m6i.large", pods: [][]byte{carequest.PendingPod("default", fmt.Sprintf("c-%d-%d", g, i), img, "1")}},
+					opt{group: "ng-arm64", arch: "arm64", instanceType: "m7g.large", pods: [][]byte{carequest.PendingPod("default", fmt.Sprintf("c-%d-%d", g, i), img, "1")}}))
 				cancel()
 				if err != nil {
 					errs <- err
@@ -496,8 +458,8 @@ func TestTwoThousandOptionsAndConcurrentCalls(t *testing.T) {
 func TestPriorityTiersAndPolicyHotReload(t *testing.T) {
 	f := startExpander(t, nil)
 	req := request(
-		opt{group: "spot-amd64", arch: "amd64", instanceType: "m6i.large", pods: [][]byte{pendingPod("p", f.multi, "1")}},
-		opt{group: "ondemand-arm64", arch: "arm64", instanceType: "m7g.large", pods: [][]byte{pendingPod("p", f.multi, "1")}})
+		opt{group: "spot-amd64", arch: "amd64", instanceType: "m6i.large", pods: [][]byte{carequest.PendingPod("default", "p", f.multi, "1")}},
+		opt{group: "ondemand-arm64", arch: "arm64", instanceType: "m7g.large", pods: [][]byte{carequest.PendingPod("default", "p", f.multi, "1")}})
 	if got := fmt.Sprint(ids(call(t, f.client, req))); got != "[ondemand-arm64]" {
 		t.Fatalf("without tiers: %s", got)
 	}

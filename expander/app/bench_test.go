@@ -6,6 +6,8 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/archfit/archfit/test/harness/carequest"
 )
 
 // BenchmarkBestOptions measures BestOptions over real gRPC + TLS on
@@ -19,7 +21,7 @@ func BenchmarkBestOptions(b *testing.B) {
 		if i%7 == 0 {
 			img = f.amd
 		}
-		pods = append(pods, pendingPod(fmt.Sprintf("p-%d", i), img, "250m"))
+		pods = append(pods, carequest.PendingPod("default", fmt.Sprintf("p-%d", i), img, "250m"))
 	}
 	for _, n := range []int{10, 200, 2000} {
 		var opts []opt

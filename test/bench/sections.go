@@ -12,18 +12,14 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/archfit/archfit/cmd/archfit/demo"
 	expanderapp "github.com/archfit/archfit/expander/app"
 	"github.com/archfit/archfit/expander/protos"
-	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/imageplatform"
 	"github.com/archfit/archfit/internal/resolverflags"
 	"github.com/archfit/archfit/plugins/apis/config"
+	"github.com/archfit/archfit/test/harness/carequest"
 	"github.com/archfit/archfit/test/harness/registrytest"
 	"github.com/archfit/archfit/test/harness/testcerts"
 )
@@ -142,16 +138,6 @@ func resolverBench(ctx context.Context, n int) ([]row, error) {
 // countPings is the /v2/ GETs; the registry counts them with the GETs.
 func countPings(reg *registrytest.Registry) int { return reg.PathCount("/v2/") }
 
-func pendingPod(name, image string) []byte {
-	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, UID: types.UID("uid-" + name)},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: image, Resources: corev1.ResourceRequirements{
-			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m")}}}}},
-	}
-	b, _ := p.Marshal()
-	return b
-}
-
 func expanderRequest(options int, pods [][]byte) *protos.BestOptionsRequest {
 	req := &protos.BestOptionsRequest{NodeBytesMap: map[string][]byte{}}
 	for i := 0; i < options; i++ {
@@ -160,12 +146,7 @@ func expanderRequest(options int, pods [][]byte) *protos.BestOptionsRequest {
 			arch, it = "amd64", "m6i.large"
 		}
 		id := fmt.Sprintf("ng-%04d", i)
-		res := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("8Gi")}
-		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "template-node-for-" + id, Labels: map[string]string{
-			imageplatform.LabelArch: arch, imageplatform.LabelOS: "linux", cost.LabelInstanceType: it}},
-			Status: corev1.NodeStatus{Allocatable: res, Capacity: res}}
-		b, _ := n.Marshal()
-		req.NodeBytesMap[id] = b
+		req.NodeBytesMap[id] = carequest.TemplateNode(id, arch, it)
 		req.Options = append(req.Options, &protos.Option{NodeGroupId: id, NodeCount: 1, PodBytes: pods})
 	}
 	return req
@@ -234,7 +215,7 @@ func expanderBench(ctx context.Context, n int) ([]row, error) {
 	for _, options := range []int{10, 200, 2000} {
 		var pods [][]byte
 		for i := 0; i < 50; i++ {
-			pods = append(pods, pendingPod(fmt.Sprintf("w-%d", i), warmRefs[i%len(warmRefs)]))
+			pods = append(pods, carequest.PendingPod("default", fmt.Sprintf("w-%d", i), warmRefs[i%len(warmRefs)], "250m"))
 		}
 		req := expanderRequest(options, pods)
 		if _, err := call(req); err != nil {
@@ -263,7 +244,7 @@ func expanderBench(ctx context.Context, n int) ([]row, error) {
 		for c := 0; c < calls && next+50 <= len(refs); c++ {
 			pods = pods[:0]
 			for i := 0; i < 50; i++ {
-				pods = append(pods, pendingPod(fmt.Sprintf("c-%d-%d", c, i), refs[next]))
+				pods = append(pods, carequest.PendingPod("default", fmt.Sprintf("c-%d-%d", c, i), refs[next], "250m"))
 				next++
 			}
 			d, err := call(expanderRequest(options, pods))

@@ -27,8 +27,8 @@ import (
 
 	expanderapp "github.com/archfit/archfit/expander/app"
 	"github.com/archfit/archfit/expander/protos"
-	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/imageplatform"
+	"github.com/archfit/archfit/test/harness/carequest"
 	"github.com/archfit/archfit/test/harness/testcerts"
 )
 
@@ -318,7 +318,7 @@ func (c *client) wellFormed(seq int) (*protos.BestOptionsRequest, map[string]int
 		id := fmt.Sprintf("c%d-%d-%s-%d", c.id, seq, arch, k)
 		count := int32(1 + c.rng.IntN(3))
 		offered[id] = count
-		node := templateNode(id, arch, its[c.rng.IntN(len(its))])
+		node := carequest.TemplateNode(id, arch, its[c.rng.IntN(len(its))])
 		o := &protos.Option{NodeGroupId: id, NodeCount: count}
 		if legacy {
 			if req.NodeMap == nil {
@@ -364,25 +364,6 @@ func (c *client) pod(name string) []byte {
 	b, err := p.Marshal()
 	if err != nil {
 		panic(err) // a Pod the harness built always marshals
-	}
-	return b
-}
-
-func templateNode(group, arch, instanceType string) []byte {
-	res := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("8Gi"), corev1.ResourcePods: resource.MustParse("110")}
-	n := &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: "template-node-for-" + group, Labels: map[string]string{
-			imageplatform.LabelArch: arch, imageplatform.LabelOS: "linux",
-			"cluster-autoscaler.kubernetes.io/template-node": "true",
-		}},
-		Status: corev1.NodeStatus{Capacity: res, Allocatable: res},
-	}
-	if instanceType != "" {
-		n.Labels[cost.LabelInstanceType] = instanceType
-	}
-	b, err := n.Marshal()
-	if err != nil {
-		panic(err) // a Node the harness built always marshals
 	}
 	return b
 }
