@@ -44,6 +44,7 @@ type factsCache struct {
 // Node objects, and per platform what its nodes cost per vCPU. It is the
 // one view of node prices that Filter, Score, PreScore's skip and
 // PostBind's saving estimate all read.
+//
 // A cluster has a handful of distinct facts (platform × instance type), so
 // the map points at one shared copy of each: pointer-sized values keep the
 // map small enough to stay in CPU cache under lookups from 16 goroutines.

@@ -1,7 +1,6 @@
 package v1
 
 import (
-	"k8s.io/apimachinery/pkg/runtime"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,10 +25,6 @@ const (
 	DefaultLookupBudget                     = 100 * time.Millisecond
 	DefaultPlacementEvents                  = config.PlacementEventsPerWorkload
 )
-
-func addDefaultingFuncs(scheme *runtime.Scheme) error {
-	return RegisterDefaults(scheme)
-}
 
 // SetDefaults_ResolverConfig fills unset resolver settings.
 func SetDefaults_ResolverConfig(obj *ResolverConfig) {

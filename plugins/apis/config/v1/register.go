@@ -22,5 +22,5 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 }
 
 func init() {
-	localSchemeBuilder.Register(addKnownTypes, addDefaultingFuncs) // conversions: zz_generated.conversion.go
+	localSchemeBuilder.Register(addKnownTypes, RegisterDefaults) // conversions: zz_generated.conversion.go
 }
