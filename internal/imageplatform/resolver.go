@@ -52,7 +52,10 @@ type Result struct {
 	Digest    string     `json:"digest,omitempty"`
 	Platforms []Platform `json:"platforms,omitempty"`
 	Source    Source     `json:"source"`
-	Err       error      `json:"-"`
+	// Denied lists the architectures a rollback record removed from
+	// Platforms (WithDenials).
+	Denied []string `json:"denied,omitempty"`
+	Err    error    `json:"-"`
 	// Cached is true when no registry request was needed to answer.
 	Cached bool `json:"-"`
 }

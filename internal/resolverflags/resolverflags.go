@@ -55,6 +55,7 @@ var flagOf = map[string]string{
 	"negativeTTL":                      "negative-ttl",
 	"maxConcurrentRequestsPerRegistry": "max-concurrent-requests-per-registry",
 	"cacheSize":                        "cache-size",
+	"rollbackRecords":                  "rollback-records",
 }
 
 // AddFlags registers the flags with f's current values as defaults.
@@ -72,6 +73,7 @@ func (f *Flags) AddFlags(fs *pflag.FlagSet, policyHelp string) {
 	fs.DurationVar(&c.NegativeTTL.Duration, flagOf["negativeTTL"], c.NegativeTTL.Duration, "how long a failed lookup is remembered")
 	fs.Int32Var(&c.MaxConcurrentRequestsPerRegistry, flagOf["maxConcurrentRequestsPerRegistry"], c.MaxConcurrentRequestsPerRegistry, "lookups in flight to one registry at most")
 	fs.Int32Var(&c.CacheSize, flagOf["cacheSize"], c.CacheSize, "entries in each resolver cache")
+	fs.StringVar(&c.RollbackRecords, flagOf["rollbackRecords"], c.RollbackRecords, "ConfigMap (namespace/name) of migration's rollback records: image digests that do not run on an arch; empty: none")
 
 	// The names these flags had before they were named after the setting.
 	// The alias appends: a StringArray flag replaces its value on first use,

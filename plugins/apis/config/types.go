@@ -21,6 +21,7 @@ type ResolverConfig struct {
 	NegativeTTL                      metav1.Duration
 	MaxConcurrentRequestsPerRegistry int32
 	CacheSize                        int32
+	RollbackRecords                  string
 }
 
 // ArchFitArgs configures the ArchFit plugin. See v1.ArchFitArgs for the

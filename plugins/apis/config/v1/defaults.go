@@ -21,6 +21,7 @@ const (
 	DefaultNegativeTTL                      = imageplatform.DefaultNegativeTTL
 	DefaultMaxConcurrentRequestsPerRegistry = imageplatform.DefaultMaxPerRegistry
 	DefaultCacheSize                        = imageplatform.DefaultCacheSize
+	DefaultRollbackRecords                  = "archfit/archfit-rollbacks"
 	DefaultPriceAnnotation                  = cost.DefaultPriceAnnotation
 	DefaultLookupBudget                     = 100 * time.Millisecond
 	DefaultPlacementEvents                  = config.PlacementEventsPerWorkload
@@ -38,6 +39,7 @@ func SetDefaults_ResolverConfig(obj *ResolverConfig) {
 	setDuration(&obj.NegativeTTL, DefaultNegativeTTL)
 	setInt32(&obj.MaxConcurrentRequestsPerRegistry, DefaultMaxConcurrentRequestsPerRegistry)
 	setInt32(&obj.CacheSize, DefaultCacheSize)
+	setString(&obj.RollbackRecords, DefaultRollbackRecords)
 }
 
 // SetDefaults_ArchFitArgs fills the plugin's own unset fields; the

@@ -10,7 +10,7 @@ import (
 // flags (--unknown-image-policy, --fallback-architectures,
 // --insecure-registry, --allowed-private-registry, --docker-hub-mirror,
 // --request-timeout, --tag-ttl, --negative-ttl,
-// --max-concurrent-requests-per-registry, --cache-size).
+// --max-concurrent-requests-per-registry, --cache-size, --rollback-records).
 type ResolverConfig struct {
 	// UnknownImagePolicy applies when an image's platforms cannot be learned
 	// (registry down, unauthorised, timed out, malformed reference):
@@ -39,6 +39,12 @@ type ResolverConfig struct {
 	MaxConcurrentRequestsPerRegistry *int32 `json:"maxConcurrentRequestsPerRegistry,omitempty"`
 	// CacheSize bounds each resolver cache, in entries. Default 10000.
 	CacheSize *int32 `json:"cacheSize,omitempty"`
+	// RollbackRecords is the ConfigMap, as namespace/name, of migration's
+	// rollback records: image digests found not to run on an arch (exec
+	// format error, or a crash loop on that arch only). A lookup whose
+	// digest has a record treats the image as lacking that arch. Empty
+	// reads none. Default archfit/archfit-rollbacks.
+	RollbackRecords *string `json:"rollbackRecords,omitempty"`
 }
 
 // ArchFitArgs configures the ArchFit plugin.

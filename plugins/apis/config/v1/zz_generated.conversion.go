@@ -135,6 +135,9 @@ func autoConvert_v1_ResolverConfig_To_config_ResolverConfig(in *ResolverConfig, 
 	if err := metav1.Convert_Pointer_int32_To_int32(&in.CacheSize, &out.CacheSize, s); err != nil {
 		return err
 	}
+	if err := metav1.Convert_Pointer_string_To_string(&in.RollbackRecords, &out.RollbackRecords, s); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -166,6 +169,9 @@ func autoConvert_config_ResolverConfig_To_v1_ResolverConfig(in *config.ResolverC
 		return err
 	}
 	if err := metav1.Convert_int32_To_Pointer_int32(&in.CacheSize, &out.CacheSize, s); err != nil {
+		return err
+	}
+	if err := metav1.Convert_string_To_Pointer_string(&in.RollbackRecords, &out.RollbackRecords, s); err != nil {
 		return err
 	}
 	return nil

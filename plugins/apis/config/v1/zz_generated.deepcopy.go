@@ -136,6 +136,11 @@ func (in *ResolverConfig) DeepCopyInto(out *ResolverConfig) {
 		*out = new(int32)
 		**out = **in
 	}
+	if in.RollbackRecords != nil {
+		in, out := &in.RollbackRecords, &out.RollbackRecords
+		*out = new(string)
+		**out = **in
+	}
 	return
 }
 

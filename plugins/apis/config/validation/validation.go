@@ -4,9 +4,11 @@ package validation
 
 import (
 	"regexp"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/archfit/archfit/internal/imageplatform"
@@ -63,6 +65,12 @@ func ValidateResolverConfig(path *field.Path, c *config.ResolverConfig) field.Er
 	}
 	if c.CacheSize < 1 {
 		errs = append(errs, field.Invalid(path.Child("cacheSize"), c.CacheSize, "must be at least 1"))
+	}
+	if c.RollbackRecords != "" {
+		ns, name, ok := strings.Cut(c.RollbackRecords, "/")
+		if !ok || len(validation.IsDNS1123Label(ns)) > 0 || len(validation.IsDNS1123Subdomain(name)) > 0 {
+			errs = append(errs, field.Invalid(path.Child("rollbackRecords"), c.RollbackRecords, "want a ConfigMap as namespace/name, or empty for none"))
+		}
 	}
 	return errs
 }
