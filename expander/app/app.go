@@ -35,6 +35,7 @@ import (
 	"github.com/archfit/archfit/expander"
 	"github.com/archfit/archfit/internal/imageplatform"
 	"github.com/archfit/archfit/internal/metricsutil"
+	"github.com/archfit/archfit/internal/migration"
 	"github.com/archfit/archfit/internal/resolverflags"
 	"github.com/archfit/archfit/internal/tlsfiles"
 )
@@ -306,7 +307,7 @@ func startKube(ctx context.Context, o *Options, engine *expander.Engine, m *expa
 	case o.InCluster:
 		cfg, err = rest.InClusterConfig()
 	default:
-		klog.FromContext(ctx).Info("no Kubernetes access: anonymous registry access, no priority ConfigMap, no Events")
+		klog.FromContext(ctx).Info("no Kubernetes access: anonymous registry access, no priority ConfigMap, no rollback records, no Events")
 		return nil, nil
 	}
 	if err != nil {
@@ -360,6 +361,23 @@ func startKube(ctx context.Context, o *Options, engine *expander.Engine, m *expa
 		return nil, false
 	}
 	cmFactory.Start(ctx.Done())
+
+	// Migration's rollback records: a digest found not to run on an arch
+	// is treated as lacking it, so no group of that arch is chosen for it.
+	if ns, name, ok := migration.SplitName(o.Flags.RollbackRecords); ok {
+		records := &migration.Records{}
+		rf, synced, err := migration.WatchRecords(client, ns, name, records, func(err error) {
+			klog.FromContext(ctx).Error(err, "rollback records: entries skipped")
+		})
+		if err != nil {
+			return nil, err
+		}
+		rf.Start(ctx.Done())
+		if !cache.WaitForCacheSync(ctx.Done(), synced) {
+			return nil, fmt.Errorf("rollback records ConfigMap %s did not sync", o.Flags.RollbackRecords)
+		}
+		engine.Resolver = imageplatform.WithDenials(engine.Resolver, records)
+	}
 
 	if o.UsePullSecrets {
 		f := informers.NewSharedInformerFactory(client, 0)

@@ -2,6 +2,7 @@ package placement
 
 import (
 	"context"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -15,6 +16,12 @@ type Evaluator struct {
 	Policy   imageplatform.PodPolicy
 	// Credentials, if set, gives the pod's registry credentials.
 	Credentials func(context.Context, *corev1.Pod) imageplatform.Credentials
+	// Narrow, if set, names the one arch the pod's workload wants its new
+	// pods on ("" for none): migration asks for arm64 while it moves a
+	// workload there, so that the autoscaler grows arm64 for the
+	// replacement instead of it landing back on the node just freed. It
+	// narrows only a pod whose images are all known and allow that arch.
+	Narrow func(*corev1.Pod) string
 }
 
 // Evaluate resolves the pod's images until ctx ends; images not known by
@@ -25,7 +32,14 @@ func (e *Evaluator) Evaluate(ctx context.Context, pod *corev1.Pod) imageplatform
 	if e.Credentials != nil {
 		creds = e.Credentials(ctx, pod)
 	}
-	return imageplatform.EvaluatePod(ctx, ImagesOnly(pod), e.Policy, func(ctx context.Context, img string) imageplatform.Result {
+	pp := imageplatform.EvaluatePod(ctx, ImagesOnly(pod), e.Policy, func(ctx context.Context, img string) imageplatform.Result {
 		return e.Resolver.Resolve(ctx, imageplatform.Request{Image: img, Credentials: creds})
 	})
+	if e.Narrow == nil || pp.Unconstrained || len(pp.Pending) > 0 || len(pp.Unknown) > 0 {
+		return pp
+	}
+	if arch := e.Narrow(pod); arch != "" && pp.AllowsArch(arch) {
+		pp.Allowed = slices.DeleteFunc(slices.Clone(pp.Allowed), func(a imageplatform.OSArch) bool { return a.Arch != arch })
+	}
+	return pp
 }

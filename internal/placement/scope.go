@@ -64,6 +64,21 @@ func (s Scope) Check(pod *corev1.Pod, ns string) string {
 	return SkipNotOptedIn
 }
 
+// Running reports whether a pod that already exists is one placement
+// handles: what Check asks of a new pod, less the tests that only hold at
+// creation (bound, already placed). Migration moves only such pods.
+func (s Scope) Running(pod *corev1.Pod) bool {
+	c := *pod
+	c.Spec.NodeName = ""
+	if pod.Annotations[Annotation] != "" {
+		c.Annotations = nil
+		if pod.Annotations[mirrorAnnotation] != "" {
+			return false
+		}
+	}
+	return s.Check(&c, pod.Namespace) == ""
+}
+
 func ownedByDaemonSet(pod *corev1.Pod) bool {
 	for _, o := range pod.OwnerReferences {
 		if o.Kind == "DaemonSet" && o.Controller != nil && *o.Controller {

@@ -17,12 +17,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/tools/leaderelection"
@@ -30,8 +32,11 @@ import (
 	"k8s.io/component-base/logs"
 	"k8s.io/klog/v2"
 
+	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/imageplatform"
 	"github.com/archfit/archfit/internal/metricsutil"
+	"github.com/archfit/archfit/internal/migration"
+	migrationctl "github.com/archfit/archfit/internal/migration/controller"
 	"github.com/archfit/archfit/internal/placement"
 	"github.com/archfit/archfit/internal/placement/controller"
 	"github.com/archfit/archfit/internal/resolverflags"
@@ -59,6 +64,14 @@ type Options struct {
 	Retry             time.Duration
 	Workers           int
 	UsePullSecrets    bool
+	// Migration: the controller that ramps workloads to arm64, moves
+	// running pods and rolls back images that fail on an arch.
+	MigrationMode               string
+	MigrationInterval           time.Duration
+	MigrationEvictionsPerMinute float64
+	MigrationCrashLoopRestarts  int32
+	MigrationExpectScaleUp      bool
+	MigrationRollback           bool
 	// The resolver's settings, named as archfit-expander names them.
 	resolverflags.Flags
 
@@ -86,7 +99,10 @@ func NewOptions() *Options {
 		SkipNamespaces:    []string{"kube-system"},
 		AdmissionBudget:   100 * time.Millisecond, MaxGate: 30 * time.Second,
 		LookupBudget: 2 * time.Second, Retry: 500 * time.Millisecond, Workers: 4,
-		Flags:       resolverflags.Defaults(),
+		Flags:         resolverflags.Defaults(),
+		MigrationMode: string(migrationctl.ModeDryRun), MigrationInterval: 10 * time.Second,
+		MigrationEvictionsPerMinute: 6, MigrationCrashLoopRestarts: 3,
+		MigrationExpectScaleUp: true, MigrationRollback: true,
 		LeaderElect: true, LeaderElectNamespace: "archfit", LeaderElectName: "archfit-placement",
 		LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
 		ShutdownGrace: 20 * time.Second,
@@ -149,6 +165,12 @@ lookup ends, at the latest --max-gate-duration after the pod's creation
 	f.DurationVar(&o.Retry, "retry-interval", o.Retry, "how soon a gated pod whose images are still being looked up is looked at again")
 	f.IntVar(&o.Workers, "workers", o.Workers, "controller workers")
 	o.Flags.AddFlags(f, "Fallback (write --fallback-architectures), AllowAll (write nothing) or Deny (write an arch no node has)")
+	f.StringVar(&o.MigrationMode, "migration-mode", o.MigrationMode, "DryRun: report the pods migration would move to arm64, and the saving, without moving any; Enabled: move them; Disabled: no migration, ramp or rollback")
+	f.DurationVar(&o.MigrationInterval, "migration-interval", o.MigrationInterval, "time between the migration controller's passes over the cluster's pods")
+	f.Float64Var(&o.MigrationEvictionsPerMinute, "migration-evictions-per-minute", o.MigrationEvictionsPerMinute, "cluster-wide limit on evictions that move pods to arm64 (rollback evictions are not limited)")
+	f.Int32Var(&o.MigrationCrashLoopRestarts, "migration-crashloop-restarts", o.MigrationCrashLoopRestarts, "restarts in CrashLoopBackOff that count toward rolling an arch back, when the workload's pods on another arch are healthy")
+	f.BoolVar(&o.MigrationExpectScaleUp, "migration-expect-scale-up", o.MigrationExpectScaleUp, "move a pod even when no arm64 node has room now, trusting the autoscaler to grow arm64 for its arm64-only replacement; false on clusters without one")
+	f.BoolVar(&o.MigrationRollback, "migration-rollback", o.MigrationRollback, "record images that fail on an arch (exec format error, or a crash loop there only), keep new pods off it, evict the failing pods and pause the ramp")
 	f.BoolVar(&o.UsePullSecrets, "use-pull-secrets", false, "read pods' pull secrets (needs RBAC on Secrets)")
 	f.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "run the controller only in the replica holding the Lease (the webhook serves on every replica)")
 	f.StringVar(&o.LeaderElectNamespace, "leader-elect-resource-namespace", o.LeaderElectNamespace, "namespace of the leader election Lease")
@@ -190,6 +212,21 @@ func (o *Options) Validate() error {
 	if o.Workers < 1 {
 		errs = append(errs, errors.New("--workers must be at least 1"))
 	}
+	if _, err := migrationctl.ParseMode(o.MigrationMode); err != nil {
+		errs = append(errs, fmt.Errorf("--migration-mode: %w", err))
+	}
+	if o.MigrationInterval < time.Second {
+		errs = append(errs, fmt.Errorf("--migration-interval: %v is under 1s", o.MigrationInterval))
+	}
+	if !(o.MigrationEvictionsPerMinute > 0) {
+		errs = append(errs, fmt.Errorf("--migration-evictions-per-minute: %v must be positive", o.MigrationEvictionsPerMinute))
+	}
+	if o.MigrationCrashLoopRestarts < 1 {
+		errs = append(errs, errors.New("--migration-crashloop-restarts must be at least 1"))
+	}
+	if o.MigrationRollback && o.Flags.RollbackRecords == "" && o.MigrationMode != string(migrationctl.ModeDisabled) {
+		errs = append(errs, errors.New("--migration-rollback needs --rollback-records, where its records live"))
+	}
 	if o.LeaderElect && (o.LeaseDuration <= o.RenewDeadline || o.RenewDeadline <= o.RetryPeriod) {
 		errs = append(errs, errors.New("--leader-elect-lease-duration must exceed --leader-elect-renew-deadline, which must exceed --leader-elect-retry-period"))
 	}
@@ -225,15 +262,42 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	ev := &placement.Evaluator{
-		Resolver: imageplatform.Instrument(raw, imageplatform.NewMetrics(reg, "archfit_resolver")),
-		Policy:   o.Flags.PodPolicy(),
+	resolver := imageplatform.Instrument(raw, imageplatform.NewMetrics(reg, "archfit_resolver"))
+	records := &migration.Records{}
+	var recordsFactory informers.SharedInformerFactory
+	var recordsSynced cache.InformerSynced
+	if ns, name, ok := migration.SplitName(o.Flags.RollbackRecords); ok {
+		recordsFactory, recordsSynced, err = migration.WatchRecords(client, ns, name, records, func(err error) {
+			logger.Error(err, "rollback records: entries skipped")
+		})
+		if err != nil {
+			return err
+		}
+		resolver = imageplatform.WithDenials(resolver, records)
 	}
+	ev := &placement.Evaluator{Resolver: resolver, Policy: o.Flags.PodPolicy()}
 
-	// Informers: namespaces (for the namespace opt-in), gated pods (the
-	// controller), and, with pull secrets, Secrets and ServiceAccounts.
+	// Informers: namespaces (for the namespace opt-in and namespace-wide
+	// migration targets), gated pods (the controller), the workloads
+	// migration reads its targets from, and, with pull secrets, Secrets
+	// and ServiceAccounts.
 	shared := informers.NewSharedInformerFactory(client, 0)
 	nsLister := shared.Core().V1().Namespaces().Lister()
+	mode, _ := migrationctl.ParseMode(o.MigrationMode)
+	workloads := &migration.Workloads{
+		ReplicaSets:  shared.Apps().V1().ReplicaSets().Lister(),
+		Deployments:  shared.Apps().V1().Deployments().Lister(),
+		StatefulSets: shared.Apps().V1().StatefulSets().Lister(),
+		Namespaces:   nsLister,
+	}
+	if mode != migrationctl.ModeDisabled {
+		ev.Narrow = func(p *corev1.Pod) string {
+			if w, ok := workloads.Of(p); ok && w.Next && w.Paused == "" {
+				return migration.ARM64
+			}
+			return ""
+		}
+	}
 	if o.UsePullSecrets {
 		ev.Credentials = resolverflags.PodCredentials(shared.Core().V1().Secrets().Lister(), shared.Core().V1().ServiceAccounts().Lister())
 	}
@@ -271,11 +335,24 @@ func Run(ctx context.Context, o *Options) error {
 	}
 	hook := &placement.Webhook{Scope: scope, Evaluate: ev.Evaluate, Budget: o.AdmissionBudget, Metrics: m}
 
+	table := cost.DefaultTable()
+	mig := migrationctl.New(client, workloads, records, scope.Running, ev.Evaluate,
+		cost.New(table, cost.DefaultArchitectureWeights(), cost.DefaultPriceAnnotation), recorder, migrationctl.NewMetrics(reg),
+		migrationctl.Options{Mode: mode, Interval: o.MigrationInterval, EvictionsPerMinute: o.MigrationEvictionsPerMinute,
+			CrashLoopRestarts: o.MigrationCrashLoopRestarts, ExpectScaleUp: o.MigrationExpectScaleUp, Rollback: o.MigrationRollback,
+			RecordsNamespace: recordsNamespace(o.Flags.RollbackRecords), RecordsName: recordsName(o.Flags.RollbackRecords)})
+
 	shared.Start(ctx.Done())
 	gatedFactory.Start(ctx.Done())
 	for typ, ok := range shared.WaitForCacheSync(ctx.Done()) {
 		if !ok {
 			return fmt.Errorf("cache of %v did not sync", typ)
+		}
+	}
+	if recordsFactory != nil {
+		recordsFactory.Start(ctx.Done())
+		if !cache.WaitForCacheSync(ctx.Done(), recordsSynced) {
+			return fmt.Errorf("rollback records ConfigMap %s did not sync", o.Flags.RollbackRecords)
 		}
 	}
 
@@ -318,7 +395,7 @@ func Run(ctx context.Context, o *Options) error {
 	ctrlDone := make(chan struct{})
 	go func() {
 		defer close(ctrlDone)
-		if err := runController(cctx, o, client, ctrl); err != nil {
+		if err := runController(cctx, o, client, ctrl, mig); err != nil {
 			errCh <- err
 		}
 	}()
@@ -354,9 +431,15 @@ func Run(ctx context.Context, o *Options) error {
 // runController runs the controller, under leader election when asked.
 // Losing the Lease stops the controller and campaigns again; the webhook
 // keeps serving throughout.
-func runController(ctx context.Context, o *Options, client kubernetes.Interface, ctrl *controller.Controller) error {
+func runController(ctx context.Context, o *Options, client kubernetes.Interface, ctrl *controller.Controller, mig *migrationctl.Controller) error {
+	both := func(ctx context.Context) error {
+		errs := make(chan error, 1)
+		go func() { errs <- mig.Run(ctx) }()
+		err := ctrl.Run(ctx)
+		return errors.Join(err, <-errs)
+	}
 	if !o.LeaderElect {
-		return ctrl.Run(ctx)
+		return both(ctx)
 	}
 	host, _ := os.Hostname()
 	id := host + "_" + uuid.NewString()
@@ -372,8 +455,8 @@ func runController(ctx context.Context, o *Options, client kubernetes.Interface,
 			ReleaseOnCancel: true, Name: o.LeaderElectName,
 			Callbacks: leaderelection.LeaderCallbacks{
 				OnStartedLeading: func(lctx context.Context) {
-					logger.Info("leading: running the placement controller", "identity", id)
-					if err := ctrl.Run(lctx); err != nil {
+					logger.Info("leading: running the placement and migration controllers", "identity", id)
+					if err := both(lctx); err != nil {
 						logger.Error(err, "placement controller stopped")
 					}
 				},
@@ -387,3 +470,6 @@ func runController(ctx context.Context, o *Options, client kubernetes.Interface,
 	}
 	return nil
 }
+
+func recordsNamespace(nsName string) string { ns, _, _ := migration.SplitName(nsName); return ns }
+func recordsName(nsName string) string      { _, n, _ := migration.SplitName(nsName); return n }

@@ -1,0 +1,596 @@
+// Package controller is migration's leader-elected controller: it detects
+// images that do not run on an arch and rolls their workloads back, takes
+// each workload's ramp a step at a time, and moves running pods toward
+// arm64 through the Eviction API. archfit-placement runs it beside its
+// placement controller, under the same Lease.
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+
+	"github.com/archfit/archfit/internal/cost"
+	"github.com/archfit/archfit/internal/imageplatform"
+	"github.com/archfit/archfit/internal/migration"
+)
+
+// Mode says whether the controller moves pods.
+type Mode string
+
+const (
+	// ModeDryRun reports the moves it would make, and their saving, in
+	// metrics, Events and the log, and moves nothing. Rollback still runs:
+	// its pods are failing already. The default on install.
+	ModeDryRun Mode = "DryRun"
+	// ModeEnabled moves pods.
+	ModeEnabled Mode = "Enabled"
+	// ModeDisabled turns migration off: no moves, no ramp, no rollback.
+	ModeDisabled Mode = "Disabled"
+)
+
+// ParseMode parses a Mode.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case ModeDryRun, ModeEnabled, ModeDisabled:
+		return m, nil
+	}
+	return "", fmt.Errorf("%q: want DryRun, Enabled or Disabled", s)
+}
+
+// Event reasons, on the workload. They are a contract with operators'
+// alerts.
+const (
+	ReasonRollback      = "ArchFitRollback"
+	ReasonRollbackEvict = "ArchFitRollbackEvicted"
+	ReasonNoDigest      = "ArchFitRollbackNoDigest"
+	ReasonRampStep      = "ArchFitRampStep"
+	ReasonMoved         = "ArchFitMoved"
+	ReasonMoveBlocked   = "ArchFitMoveBlocked"
+	ReasonMoveWaiting   = "ArchFitMoveWaiting"
+	ReasonWouldMove     = "ArchFitMoveDryRun"
+)
+
+// HoursPerMonth turns hourly prices into monthly ones, as cloud bills do.
+const HoursPerMonth = 730
+
+// Options tune the controller.
+type Options struct {
+	Mode Mode
+	// Interval between passes over the cluster's pods.
+	Interval time.Duration
+	// EvictionsPerMinute bounds moves cluster-wide (rollback evictions are
+	// not counted: their pods are failing).
+	EvictionsPerMinute float64
+	// CrashLoopRestarts is how many restarts make a CrashLoopBackOff count
+	// toward an arch's rollback.
+	CrashLoopRestarts int32
+	// ExpectScaleUp allows a move when arm64 has no room now: the
+	// replacement's arm64-only constraint makes the autoscaler grow an
+	// arm64 group. Turn it off on clusters without one.
+	ExpectScaleUp bool
+	// Rollback writes records, pauses ramps and evicts failing pods.
+	Rollback bool
+	// RecordsNamespace/RecordsName is the records' ConfigMap.
+	RecordsNamespace, RecordsName string
+	Now                           func() time.Time
+}
+
+// Controller is the migration controller.
+type Controller struct {
+	client    kubernetes.Interface
+	workloads *migration.Workloads
+	records   *migration.Records
+	inScope   func(*corev1.Pod) bool
+	evaluate  func(context.Context, *corev1.Pod) imageplatform.PodPlatforms
+	prices    *cost.Model
+	recorder  events.EventRecorder
+	metrics   *Metrics
+	limiter   *rate.Limiter
+	o         Options
+
+	// noted keeps an Event that describes a state (waiting, blocked,
+	// dry run) to once per state, not once per pass. Run resets it.
+	noted map[string]string
+	last  atomic.Pointer[Plan]
+}
+
+// New builds the controller. workloads' listers must be synced before Run;
+// evaluate is placement's (with rollback records applied); inScope is
+// placement's scope for running pods.
+func New(client kubernetes.Interface, workloads *migration.Workloads, records *migration.Records, inScope func(*corev1.Pod) bool,
+	evaluate func(context.Context, *corev1.Pod) imageplatform.PodPlatforms, prices *cost.Model, recorder events.EventRecorder, m *Metrics, o Options) *Controller {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	burst := 1
+	return &Controller{client: client, workloads: workloads, records: records, inScope: inScope, evaluate: evaluate,
+		prices: prices, recorder: recorder, metrics: m, o: o,
+		limiter: rate.NewLimiter(rate.Limit(o.EvictionsPerMinute/60), burst)}
+}
+
+// Plan is what one pass found.
+type Plan struct {
+	Time time.Time
+	// Movable are the pods below their workload's target on a dearer
+	// arch, with what moving each saves.
+	Movable []Move
+	// Moved are the pods evicted this pass to move them.
+	Moved []Move
+	// SavingPerMonth is what moving every Movable pod saves.
+	SavingPerMonth float64
+	Rollbacks      []migration.Finding
+}
+
+// Move is one pod to move to arm64.
+type Move struct {
+	Pod            types.NamespacedName
+	Workload       migration.Ref
+	Node, FromArch string
+	SavingPerMonth float64
+}
+
+// Last is the last pass's plan.
+func (c *Controller) Last() *Plan { return c.last.Load() }
+
+// Run watches pods and nodes, which only the leader needs, and makes a
+// pass every Interval until ctx ends.
+func (c *Controller) Run(ctx context.Context) error {
+	if c.o.Mode == ModeDisabled {
+		<-ctx.Done()
+		return nil
+	}
+	f := informers.NewSharedInformerFactory(c.client, 0)
+	pods, nodes := f.Core().V1().Pods(), f.Core().V1().Nodes()
+	podLister, nodeLister := pods.Lister(), nodes.Lister()
+	pods.Informer()
+	nodes.Informer()
+	f.Start(ctx.Done())
+	defer f.Shutdown()
+	if !cache.WaitForCacheSync(ctx.Done(), pods.Informer().HasSynced, nodes.Informer().HasSynced) {
+		return fmt.Errorf("migration: pod and node informers did not sync")
+	}
+	c.noted = map[string]string{}
+	logger := klog.FromContext(ctx)
+	logger.Info("migration controller running", "mode", c.o.Mode, "interval", c.o.Interval, "evictionsPerMinute", c.o.EvictionsPerMinute)
+	t := time.NewTicker(c.o.Interval)
+	defer t.Stop()
+	for {
+		c.Pass(ctx, podLister, nodeLister)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+type nodeFacts struct {
+	arch               string
+	perVCPU            float64
+	freeMilli, freeMem int64
+	ready              bool
+}
+
+type group struct {
+	w    migration.Workload
+	pods []*corev1.Pod
+}
+
+// Pass looks at every pod once: rollbacks first, then ramps, then moves.
+func (c *Controller) Pass(ctx context.Context, podLister corelisters.PodLister, nodeLister corelisters.NodeLister) *Plan {
+	c.metrics.Passes.Inc()
+	plan := &Plan{Time: c.o.Now()}
+	nodeList, _ := nodeLister.List(labels.Everything())
+	podList, _ := podLister.List(labels.Everything())
+	nodes := make(map[string]*nodeFacts, len(nodeList))
+	cheapestARM := 0.0
+	for _, n := range nodeList {
+		_, arch, ok := imageplatform.NodePlatform(n)
+		if !ok {
+			continue
+		}
+		alloc := n.Status.Allocatable
+		nf := &nodeFacts{arch: arch, freeMilli: alloc.Cpu().MilliValue(), freeMem: alloc.Memory().Value(),
+			ready: !n.Spec.Unschedulable}
+		nf.perVCPU = c.prices.NodePrice(n, arch, nf.freeMilli).PerVCPU
+		nodes[n.Name] = nf
+		if arch == migration.ARM64 && nf.ready && (cheapestARM == 0 || nf.perVCPU < cheapestARM) {
+			cheapestARM = nf.perVCPU
+		}
+	}
+	if cheapestARM == 0 {
+		// No arm64 node yet: what the autoscaler would add, priced as the
+		// cost model prices a node it knows nothing of.
+		cheapestARM = c.weightedARM64(nodes)
+	}
+	groups := map[migration.Ref]*group{}
+	for _, p := range podList {
+		if nf := nodes[p.Spec.NodeName]; nf != nil && live(p) {
+			cpu, mem := cost.PodRequests(&p.Spec)
+			nf.freeMilli -= cpu
+			nf.freeMem -= mem
+		}
+		if migration.Owner(p) == "" || !c.inScope(p) {
+			continue
+		}
+		w, ok := c.workloads.Of(p)
+		if !ok {
+			continue
+		}
+		g := groups[w.Ref]
+		if g == nil {
+			g = &group{w: w}
+			groups[w.Ref] = g
+		}
+		g.pods = append(g.pods, p)
+	}
+	refs := make([]migration.Ref, 0, len(groups))
+	for r := range groups {
+		refs = append(refs, r)
+	}
+	sort.Slice(refs, func(i, j int) bool { return refs[i].String() < refs[j].String() })
+	archOf := func(p *corev1.Pod) string {
+		if nf := nodes[p.Spec.NodeName]; nf != nil {
+			return nf.arch
+		}
+		return ""
+	}
+	moving := c.o.Mode == ModeEnabled
+	for _, r := range refs {
+		g := groups[r]
+		failing := c.rollback(ctx, g, archOf, plan)
+		c.ramp(ctx, g, failing)
+		c.rebalance(ctx, g, nodes, cheapestARM, moving, plan)
+	}
+	for _, m := range plan.Movable {
+		plan.SavingPerMonth += m.SavingPerMonth
+	}
+	c.metrics.WouldMove.Set(float64(len(plan.Movable)))
+	c.metrics.SavingLeft.Set(plan.SavingPerMonth)
+	c.last.Store(plan)
+	return plan
+}
+
+// weightedARM64 prices arm64 from the cluster's other nodes and the arch
+// weights, as the cost model does for a node it has no price for.
+func (c *Controller) weightedARM64(nodes map[string]*nodeFacts) float64 {
+	best := 0.0
+	for _, nf := range nodes {
+		if nf.arch == migration.ARM64 || nf.perVCPU <= 0 {
+			continue
+		}
+		if p := nf.perVCPU * c.prices.Weight(migration.ARM64) / c.prices.Weight(nf.arch); best == 0 || p < best {
+			best = p
+		}
+	}
+	return best
+}
+
+func live(p *corev1.Pod) bool {
+	return p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed
+}
+
+// rollback detects containers that do not run on their node's arch,
+// records their digest, pauses the workload and evicts the failing pods.
+// It reports whether the workload has a failing pod.
+func (c *Controller) rollback(ctx context.Context, g *group, archOf func(*corev1.Pod) string, plan *Plan) bool {
+	var bound []*corev1.Pod
+	var findings []migration.Finding
+	for _, p := range g.pods {
+		if p.Spec.NodeName == "" || !live(p) {
+			continue
+		}
+		bound = append(bound, p)
+		if a := archOf(p); a != "" {
+			findings = append(findings, migration.ExecFormatErrors(p, a)...)
+		}
+	}
+	findings = append(findings, migration.ArchCrashLoops(bound, archOf, c.o.CrashLoopRestarts)...)
+	if len(findings) == 0 || !c.o.Rollback {
+		return len(findings) > 0
+	}
+	logger := klog.FromContext(ctx)
+	evicted := map[types.UID]bool{}
+	for _, f := range findings {
+		if f.Digest == "" {
+			c.note(g.w, corev1.EventTypeWarning, ReasonNoDigest, "nodigest/"+string(f.Pod.UID), "",
+				fmt.Sprintf("pod %s container %s fails on %s (%s) but its status has no imageID digest to record; not rolled back", f.Pod.Name, f.Container, f.Arch, f.Reason))
+			continue
+		}
+		if !c.records.Has(f.Digest, f.Arch) {
+			rec := migration.Record{Arch: f.Arch, Reason: f.Reason, Message: truncate(f.Message, 300), Image: f.Image,
+				Workload: g.w.String(), Time: metav1.NewTime(c.o.Now())}
+			wrote, err := migration.AddRecord(ctx, c.client, c.o.RecordsNamespace, c.o.RecordsName, f.Digest, rec)
+			if err != nil {
+				c.metrics.APIErrors.Inc()
+				logger.Error(err, "migration: writing rollback record", "digest", f.Digest, "arch", f.Arch)
+				continue
+			}
+			// The informer catches up in a moment; this pass and the
+			// resolvers of this process see the record at once.
+			c.records.Add(f.Digest, rec)
+			if wrote {
+				plan.Rollbacks = append(plan.Rollbacks, f)
+				c.metrics.Rollbacks.WithLabelValues(f.Reason, f.Arch).Inc()
+				c.event(g.w, corev1.EventTypeWarning, ReasonRollback, "Rollback", fmt.Sprintf(
+					"image %s (%s) does not run on %s: %s in pod %s container %s (%s). Recorded in ConfigMap %s/%s; new pods are kept off %s, failing pods are evicted, and the ramp is paused",
+					f.Image, f.Digest, f.Arch, f.Reason, f.Pod.Name, f.Container, truncate(f.Message, 200), c.o.RecordsNamespace, c.o.RecordsName, f.Arch))
+				logger.Info("migration: rollback recorded", "workload", g.w.String(), "digest", f.Digest, "arch", f.Arch, "reason", f.Reason)
+			}
+		}
+		if g.w.Paused == "" {
+			reason := fmt.Sprintf("rollback: %s does not run on %s (%s)", f.Digest, f.Arch, f.Reason)
+			if err := c.annotate(ctx, g.w, map[string]*string{migration.PausedAnnotation: &reason, migration.NextAnnotation: nil}); err != nil {
+				logger.Error(err, "migration: pausing ramp", "workload", g.w.String())
+			} else {
+				g.w.Paused = reason
+			}
+		}
+		if evicted[f.Pod.UID] {
+			continue
+		}
+		evicted[f.Pod.UID] = true
+		switch err := c.evict(ctx, f.Pod); {
+		case err == nil:
+			c.metrics.Evictions.WithLabelValues("rollback", "evicted").Inc()
+			c.event(g.w, corev1.EventTypeNormal, ReasonRollbackEvict, "Evict", fmt.Sprintf("evicted pod %s, which fails on %s node %s, so its replacement runs on an arch its image works on", f.Pod.Name, f.Arch, f.Pod.Spec.NodeName))
+		case apierrors.IsTooManyRequests(err):
+			c.metrics.Evictions.WithLabelValues("rollback", "blocked").Inc()
+		case !apierrors.IsNotFound(err):
+			c.metrics.Evictions.WithLabelValues("rollback", "error").Inc()
+			logger.Error(err, "migration: evicting failing pod", "pod", klog.KObj(f.Pod))
+		}
+	}
+	return true
+}
+
+// ramp takes a healthy workload's ramp to its next step when due.
+func (c *Controller) ramp(ctx context.Context, g *group, failing bool) {
+	w := g.w
+	if !w.HasTarget || w.Paused != "" || failing {
+		return
+	}
+	for _, p := range g.pods {
+		if len(migration.CrashLooping(p, c.o.CrashLoopRestarts)) > 0 {
+			return
+		}
+	}
+	next, due := w.Target.Due(w.Step, c.o.Now())
+	if !due {
+		return
+	}
+	v := next.String()
+	if err := c.annotate(ctx, w, map[string]*string{migration.StepAnnotation: &v}); err != nil {
+		klog.FromContext(ctx).Error(err, "migration: advancing ramp", "workload", w.String())
+		return
+	}
+	g.w.Step = next
+	if next.Index != w.Step.Index || w.Step.Since.IsZero() {
+		c.metrics.Steps.Inc()
+		c.event(w, corev1.EventTypeNormal, ReasonRampStep, "Ramp", fmt.Sprintf("arm64 target now %d%% (step %d of %d of %q)",
+			w.Target.Percent(next), next.Index+1, len(w.Target.Steps), w.Target.String()))
+	}
+}
+
+// rebalance moves one pod of the workload toward arm64 when it is below
+// its target (100% without one: the cheaper arch wins) and the move will
+// land on arm64.
+func (c *Controller) rebalance(ctx context.Context, g *group, nodes map[string]*nodeFacts, cheapestARM float64, moving bool, plan *Plan) {
+	w := g.w
+	percent := 100
+	if w.HasTarget {
+		percent = w.Percent()
+	}
+	arm, total, busy := 0, 0, false
+	for _, p := range g.pods {
+		switch {
+		case !live(p) && p.DeletionTimestamp != nil:
+			busy = true // a move in progress
+		case !live(p):
+		case p.Spec.NodeName == "":
+			busy = true
+		default:
+			total++
+			if nf := nodes[p.Spec.NodeName]; nf != nil && nf.arch == migration.ARM64 {
+				arm++
+			}
+		}
+	}
+	var cands []Move
+	var candPods []*corev1.Pod
+	if w.Paused == "" && cheapestARM > 0 && migration.Below(arm, total, percent) {
+		for _, p := range g.pods {
+			nf := nodes[p.Spec.NodeName]
+			if nf == nil || !live(p) || nf.arch == migration.ARM64 || nf.perVCPU <= cheapestARM {
+				continue
+			}
+			ectx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			pp := c.evaluate(ectx, p)
+			cancel()
+			if len(pp.Pending) > 0 || len(pp.Unknown) > 0 || !pp.AllowsArch(migration.ARM64) {
+				continue
+			}
+			cands = append(cands, Move{Pod: types.NamespacedName{Namespace: p.Namespace, Name: p.Name}, Workload: w.Ref,
+				Node: p.Spec.NodeName, FromArch: nf.arch,
+				SavingPerMonth: cost.PodVCPU(&p.Spec) * (nf.perVCPU - cheapestARM) * HoursPerMonth})
+			candPods = append(candPods, p)
+		}
+	}
+	need := 0
+	for migration.Below(arm+need, total, percent) {
+		need++
+	}
+	order := make([]int, len(cands))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return cands[order[a]].SavingPerMonth > cands[order[b]].SavingPerMonth })
+	for i := 0; i < len(order) && i < need; i++ {
+		plan.Movable = append(plan.Movable, cands[order[i]])
+	}
+	if len(cands) == 0 {
+		if w.Next {
+			_ = c.annotate(ctx, w, map[string]*string{migration.NextAnnotation: nil})
+		}
+		return
+	}
+	if !moving {
+		n := min(need, len(cands))
+		saving := 0.0
+		for i := 0; i < n; i++ {
+			saving += cands[order[i]].SavingPerMonth
+		}
+		c.note(w, corev1.EventTypeNormal, ReasonWouldMove, "dryrun", fmt.Sprint(n),
+			fmt.Sprintf("DryRun: would move %d pod(s) to arm64 (%d of %d on arm64 now, target %d%%), saving %.2f per month; set --migration-mode=Enabled to move them", n, arm, total, percent, saving))
+		return
+	}
+	best := cands[order[0]]
+	pod := candPods[order[0]]
+	cpu, mem := cost.PodRequests(&pod.Spec)
+	room := false
+	for _, nf := range nodes {
+		if nf.arch == migration.ARM64 && nf.ready && nf.freeMilli >= cpu && nf.freeMem >= mem {
+			room = true
+			break
+		}
+	}
+	if !room && !c.o.ExpectScaleUp {
+		c.note(w, corev1.EventTypeNormal, ReasonMoveWaiting, "room", "none",
+			"no arm64 node has room for the next pod and --migration-expect-scale-up is off: waiting, so that the pod does not come back onto its own arch")
+		return
+	}
+	if !w.Next {
+		// Phase one: ask placement to constrain the workload's new pods
+		// to arm64. The eviction waits for a later pass, when the
+		// annotation is in the informers the webhook reads too.
+		v := migration.ARM64
+		if err := c.annotate(ctx, w, map[string]*string{migration.NextAnnotation: &v}); err != nil {
+			klog.FromContext(ctx).Error(err, "migration: marking workload", "workload", w.String())
+		}
+		return
+	}
+	if busy || !c.limiter.Allow() {
+		return
+	}
+	switch err := c.evict(ctx, pod); {
+	case err == nil:
+		c.metrics.Evictions.WithLabelValues("move", "evicted").Inc()
+		plan.Moved = append(plan.Moved, best)
+		if room {
+			for _, nf := range nodes {
+				if nf.arch == migration.ARM64 && nf.ready && nf.freeMilli >= cpu && nf.freeMem >= mem {
+					nf.freeMilli -= cpu
+					nf.freeMem -= mem
+					break
+				}
+			}
+		}
+		how := "an arm64 node has room for it"
+		if !room {
+			how = "its replacement is constrained to arm64, so the autoscaler grows arm64 for it"
+		}
+		c.event(w, corev1.EventTypeNormal, ReasonMoved, "Evict", fmt.Sprintf("evicted pod %s from %s node %s to move it to arm64 (%d of %d on arm64, target %d%%): %s; saves %.2f per month",
+			pod.Name, best.FromArch, best.Node, arm, total, percent, how, best.SavingPerMonth))
+	case apierrors.IsTooManyRequests(err):
+		c.metrics.Evictions.WithLabelValues("move", "blocked").Inc()
+		c.note(w, corev1.EventTypeNormal, ReasonMoveBlocked, "pdb/"+pod.Name, "blocked",
+			fmt.Sprintf("a PodDisruptionBudget refused evicting pod %s; trying again on a later pass", pod.Name))
+	case apierrors.IsNotFound(err):
+	default:
+		c.metrics.Evictions.WithLabelValues("move", "error").Inc()
+		klog.FromContext(ctx).Error(err, "migration: evicting pod", "pod", klog.KObj(pod))
+	}
+}
+
+func (c *Controller) evict(ctx context.Context, p *corev1.Pod) error {
+	return c.client.PolicyV1().Evictions(p.Namespace).Evict(ctx, &policyv1.Eviction{
+		ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name},
+		// Only this pod, not a successor of the same name.
+		DeleteOptions: &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &p.UID}},
+	})
+}
+
+// annotate sets (nil: removes) annotations on the workload's object.
+func (c *Controller) annotate(ctx context.Context, w migration.Workload, set map[string]*string) error {
+	changed := false
+	have := w.Object.GetAnnotations()
+	for k, v := range set {
+		old, ok := have[k]
+		if (v == nil && ok) || (v != nil && (!ok || old != *v)) {
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	body, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": set}})
+	if err != nil {
+		return err
+	}
+	switch w.Kind {
+	case "Deployment":
+		_, err = c.client.AppsV1().Deployments(w.Namespace).Patch(ctx, w.Name, types.MergePatchType, body, metav1.PatchOptions{})
+	case "StatefulSet":
+		_, err = c.client.AppsV1().StatefulSets(w.Namespace).Patch(ctx, w.Name, types.MergePatchType, body, metav1.PatchOptions{})
+	case "ReplicaSet":
+		_, err = c.client.AppsV1().ReplicaSets(w.Namespace).Patch(ctx, w.Name, types.MergePatchType, body, metav1.PatchOptions{})
+	default:
+		err = fmt.Errorf("workload kind %s", w.Kind)
+	}
+	if err != nil {
+		c.metrics.APIErrors.Inc()
+	}
+	return err
+}
+
+func (c *Controller) event(w migration.Workload, typ, reason, action, note string) {
+	obj, ok := w.Object.(runtime.Object)
+	if !ok || c.recorder == nil {
+		return
+	}
+	c.recorder.Eventf(obj, nil, typ, reason, action, "%s", truncate(note, 1000))
+}
+
+// note records an Event that describes a state once, until the state
+// changes.
+func (c *Controller) note(w migration.Workload, typ, reason, key, state, note string) {
+	k := w.String() + "/" + reason + "/" + key
+	if c.noted != nil {
+		if c.noted[k] == state && state != "" {
+			return
+		}
+		if len(c.noted) > 100000 {
+			clear(c.noted)
+		}
+		c.noted[k] = state
+	}
+	c.event(w, typ, reason, "Migrate", note)
+}
+
+func truncate(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) > n {
+		return s[:n-3] + "..."
+	}
+	return s
+}

@@ -1,0 +1,50 @@
+package controller
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the migration controller's series.
+type Metrics struct {
+	Evictions  *prometheus.CounterVec
+	Rollbacks  *prometheus.CounterVec
+	Steps      prometheus.Counter
+	WouldMove  prometheus.Gauge
+	SavingLeft prometheus.Gauge
+	Passes     prometheus.Counter
+	APIErrors  prometheus.Counter
+}
+
+// NewMetrics registers the migration metrics.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Evictions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "archfit_migration_evictions_total",
+			Help: "Evictions through the Eviction API by purpose (move: toward arm64; rollback: a pod failing on its arch) and result (evicted, blocked: a PodDisruptionBudget refused, error).",
+		}, []string{"purpose", "result"}),
+		Rollbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "archfit_migration_rollbacks_total",
+			Help: "Rollback records written, by reason (ExecFormatError, CrashLoopOnArch) and arch.",
+		}, []string{"reason", "arch"}),
+		Steps: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "archfit_migration_ramp_steps_total",
+			Help: "Ramp steps taken (a workload's target share raised to its next step).",
+		}),
+		WouldMove: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "archfit_migration_movable_pods",
+			Help: "Pods the last pass found on a dearer arch than their images need, below their workload's target: what the controller moves when enabled (or would, in DryRun).",
+		}),
+		SavingLeft: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "archfit_migration_saving_available_per_month",
+			Help: "What moving archfit_migration_movable_pods would save per month, in the price table's currency.",
+		}),
+		Passes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "archfit_migration_passes_total",
+			Help: "Passes of the migration controller over the cluster's pods.",
+		}),
+		APIErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "archfit_migration_api_errors_total",
+			Help: "Failed writes (annotations, records, evictions other than a PDB's refusal); retried on the next pass.",
+		}),
+	}
+	reg.MustRegister(m.Evictions, m.Rollbacks, m.Steps, m.WouldMove, m.SavingLeft, m.Passes, m.APIErrors)
+	return m
+}
