@@ -23,6 +23,7 @@ import (
 func newReportCommand() *cobra.Command {
 	var (
 		kubeconfig, namespace, output, priceTable, mirror string
+		rollbackRecords                                   string
 		insecure                                          []string
 		noPullSecrets                                     bool
 		timeout                                           time.Duration
@@ -37,7 +38,17 @@ blocks it, what it requests, and its projected cost per month on the cheapest
 architecture its images support (CPU requested × the cheapest price per vCPU
 among the cluster's nodes of that arch, or the price table when the cluster
 has none yet × 730 h), beside the same on amd64. Results roll up by namespace.
-An unreachable registry is reported per image; the scan goes on.`,
+An unreachable registry is reported per image; the scan goes on.
+
+For each Deployment and StatefulSet it also shows the migration to arm64:
+the archfit.dev/arm64-target in force (the workload's, else its namespace's)
+and whether it is paused, how many of its bound pods run on arm64, what
+those save per month (their CPU requests × the cheapest amd64 minus the
+cheapest arm64 price per vCPU × 730 h), what moving the rest would still
+save when its images support arm64, and the rollback records from
+--rollback-records that name it. The table lists only the workloads with a
+target or a rollback, then every rollback record with the kubectl command
+that clears it; -o json has all of it; -o csv leaves the migration view out.`,
 		Example: `  archfit report --kubeconfig ~/.kube/config
   archfit report -n payments -o csv > payments.csv`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -67,7 +78,7 @@ An unreachable registry is reported per image; the scan goes on.`,
 				return err
 			}
 			rep, err := report.Run(cmd.Context(), report.Options{Client: cs, Resolver: r, Prices: cost.New(table, nil, ""),
-				Namespace: namespace, UsePullSecrets: !noPullSecrets, Progress: cmd.ErrOrStderr()})
+				Namespace: namespace, UsePullSecrets: !noPullSecrets, Progress: cmd.ErrOrStderr(), RollbackRecords: rollbackRecords})
 			if err != nil {
 				return err
 			}
@@ -83,6 +94,7 @@ An unreachable registry is reported per image; the scan goes on.`,
 	f.StringVar(&mirror, "docker-hub-mirror", "", "look Docker Hub images up in this registry instead")
 	f.BoolVar(&noPullSecrets, "no-pull-secrets", false, "do not read pods' pull secrets")
 	f.DurationVar(&timeout, "timeout", 15*time.Second, "time limit for each image")
+	f.StringVar(&rollbackRecords, "rollback-records", report.DefaultRollbackRecords, "ConfigMap (namespace/name) of migration's rollback records; empty: do not read them")
 	return cmd
 }
 
@@ -120,7 +132,7 @@ func writeReport(w io.Writer, rep *report.Report, output string) error {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\n", n.Namespace, n.Workloads, n.Arm64Ready, ff(n.CPU), ff(n.ProjectedMonthly), ff(n.AMD64Monthly))
 	}
 	tw.Flush()
-	return nil
+	return rep.WriteMigrationTable(w)
 }
 
 func ff(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) }

@@ -1,6 +1,7 @@
 // Package report is `archfit report`: for each workload in a cluster, is it
 // arm64-ready, which image blocks it, what it requests, and what it would
-// cost per month on the cheapest architecture its images support.
+// cost per month on the cheapest architecture its images support; and for
+// each Deployment and StatefulSet, how far its migration to arm64 has gone.
 package report
 
 import (
@@ -9,14 +10,22 @@ import (
 	"io"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
+	"text/tabwriter"
+	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/imageplatform"
+	"github.com/archfit/archfit/internal/migration"
 )
 
 // HoursPerMonth is the usual cloud-billing month.
@@ -32,7 +41,15 @@ type Options struct {
 	// accounts') to authenticate, as the kubelet would.
 	UsePullSecrets bool
 	Progress       io.Writer
+	// RollbackRecords is the ConfigMap (namespace/name) of migration's
+	// rollback records; empty reads none. The command line defaults it to
+	// DefaultRollbackRecords, where the migration controller writes them.
+	RollbackRecords string
 }
+
+// DefaultRollbackRecords is the ConfigMap the migration controller and the
+// scheduler use unless configured otherwise.
+const DefaultRollbackRecords = "archfit/archfit-rollbacks"
 
 // Row is one workload.
 type Row struct {
@@ -51,6 +68,40 @@ type Row struct {
 	ProjectedMonthly float64 `json:"projectedMonthly"`
 	// AMD64Monthly is the same on amd64, the usual starting point.
 	AMD64Monthly float64 `json:"amd64Monthly"`
+	// Migration is set for Deployments and StatefulSets, the workloads
+	// migration moves.
+	Migration *Migration `json:"migration,omitempty"`
+}
+
+// Migration is how far a workload's move to arm64 has gone.
+type Migration struct {
+	// Target is the TargetAnnotation text: the workload's own, else its
+	// namespace's (TargetFromNamespace).
+	Target              string `json:"target,omitempty"`
+	TargetFromNamespace bool   `json:"targetFromNamespace,omitempty"`
+	TargetError         string `json:"targetError,omitempty"`
+	// TargetPercent is the arm64 share of the ramp step in force.
+	TargetPercent int    `json:"targetPercent"`
+	Paused        string `json:"paused,omitempty"`
+	// ARM64Pods of its Pods run on arm64 nodes. Pods counts the pods that
+	// are bound, not terminating, not finished and on a node of known arch,
+	// as the scheduler and the controller count replicas.
+	ARM64Pods int `json:"arm64Pods"`
+	Pods      int `json:"pods"`
+	// SavedMonthly is what the pods on arm64 save: their vCPU requests ×
+	// (the cheapest amd64 price per vCPU − the cheapest arm64 one) × 730 h.
+	SavedMonthly float64 `json:"savedMonthly"`
+	// ToGainMonthly is the same for the pods on other arches, when the
+	// workload is arm64-ready and a pod's running image has no arm64
+	// rollback record.
+	ToGainMonthly float64    `json:"toGainMonthly"`
+	Rollbacks     []Rollback `json:"rollbacks,omitempty"`
+}
+
+// Rollback is one rollback record and the image digest it is kept under.
+type Rollback struct {
+	Digest string `json:"digest"`
+	migration.Record
 }
 
 // Rollup sums a namespace.
@@ -71,6 +122,11 @@ type Report struct {
 	PricePerVCPU map[string]float64 `json:"pricePerVCPUHour"`
 	PriceSource  map[string]string  `json:"priceSource"`
 	Currency     string             `json:"currency"`
+	// RollbackRecords is the ConfigMap Rollbacks were read from.
+	RollbackRecords string     `json:"rollbackRecords,omitempty"`
+	Rollbacks       []Rollback `json:"rollbacks,omitempty"`
+	// Warnings are the parts of the migration view the scan could not read.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 type workload struct {
@@ -82,12 +138,19 @@ type workload struct {
 // Run scans the cluster. Registry failures are reported per image and never
 // abort the scan.
 func Run(ctx context.Context, o Options) (*Report, error) {
-	ws, err := list(ctx, o.Client, o.Namespace)
+	c := &cluster{}
+	ws, err := list(ctx, o.Client, o.Namespace, c)
 	if err != nil {
 		return nil, err
 	}
 	rep := &Report{PricePerVCPU: map[string]float64{}, PriceSource: map[string]string{}, Currency: o.Prices.Table().Currency}
-	if err := rep.prices(ctx, o); err != nil {
+	nodes, err := o.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing nodes: %w", err)
+	}
+	c.nodes = nodes.Items
+	rep.prices(o, c.nodes)
+	if err := rep.listMigration(ctx, o, c); err != nil {
 		return nil, err
 	}
 	cache := newAPICache(ctx, o.Client)
@@ -98,19 +161,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		rep.Rows = append(rep.Rows, rep.row(ctx, o, cache, w))
 	}
 	rep.rollup()
+	rep.migrate(c)
 	return rep, nil
 }
 
 // prices takes each arch's cheapest price per vCPU among the cluster's
 // nodes; for an arch the cluster has no node of yet (often arm64), the
 // cheapest instance type of that arch in the price table.
-func (rep *Report) prices(ctx context.Context, o Options) error {
-	nodes, err := o.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return fmt.Errorf("listing nodes: %w", err)
-	}
-	for i := range nodes.Items {
-		n := &nodes.Items[i]
+func (rep *Report) prices(o Options, nodes []corev1.Node) {
+	for i := range nodes {
+		n := &nodes[i]
 		_, arch, ok := imageplatform.NodePlatform(n)
 		if !ok {
 			continue
@@ -131,7 +191,6 @@ func (rep *Report) prices(ctx context.Context, o Options) error {
 			rep.PriceSource[it.Arch] = "table " + name
 		}
 	}
-	return nil
 }
 
 // apiCache reads each Secret and ServiceAccount once per scan: workloads
@@ -237,13 +296,16 @@ func (rep *Report) rollup() {
 
 func round(f float64) float64 { return math.Round(f*100) / 100 }
 
-func list(ctx context.Context, cs kubernetes.Interface, ns string) ([]workload, error) {
+// list lists the workloads, and keeps in c the Deployments, StatefulSets
+// and Pods the migration view needs.
+func list(ctx context.Context, cs kubernetes.Interface, ns string, c *cluster) ([]workload, error) {
 	var out []workload
 	opts := metav1.ListOptions{}
 	deps, err := cs.AppsV1().Deployments(ns).List(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("listing Deployments: %w", err)
 	}
+	c.deployments = deps.Items
 	for _, d := range deps.Items {
 		out = append(out, workload{"Deployment", d.Namespace, d.Name, int(ptrOr(d.Spec.Replicas, 1)), d.Spec.Template.Spec})
 	}
@@ -251,6 +313,7 @@ func list(ctx context.Context, cs kubernetes.Interface, ns string) ([]workload, 
 	if err != nil {
 		return nil, fmt.Errorf("listing StatefulSets: %w", err)
 	}
+	c.statefulSets = sts.Items
 	for _, s := range sts.Items {
 		out = append(out, workload{"StatefulSet", s.Namespace, s.Name, int(ptrOr(s.Spec.Replicas, 1)), s.Spec.Template.Spec})
 	}
@@ -282,6 +345,7 @@ func list(ctx context.Context, cs kubernetes.Interface, ns string) ([]workload, 
 	if err != nil {
 		return nil, fmt.Errorf("listing Pods: %w", err)
 	}
+	c.pods = pods.Items
 	for _, p := range pods.Items {
 		if len(p.OwnerReferences) == 0 && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
 			out = append(out, workload{"Pod", p.Namespace, p.Name, 1, p.Spec})
@@ -313,4 +377,355 @@ func ptrOr(p *int32, d int32) int32 {
 		return d
 	}
 	return *p
+}
+
+// cluster is what the migration view is computed from, as the API listed
+// it.
+type cluster struct {
+	nodes        []corev1.Node
+	pods         []corev1.Pod
+	replicaSets  []appsv1.ReplicaSet
+	deployments  []appsv1.Deployment
+	statefulSets []appsv1.StatefulSet
+	namespaces   []corev1.Namespace
+	records      map[string][]migration.Record
+}
+
+// listMigration reads what only the migration view needs. The report served
+// users before migration existed, and some of them may not read
+// ReplicaSets, Namespaces or archfit's ConfigMap: a Forbidden here is a
+// warning, not a failed report.
+func (rep *Report) listMigration(ctx context.Context, o Options, c *cluster) error {
+	rss, err := o.Client.AppsV1().ReplicaSets(o.Namespace).List(ctx, metav1.ListOptions{})
+	switch {
+	case apierrors.IsForbidden(err):
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("Deployments' pods not counted: listing ReplicaSets: %v", err))
+	case err != nil:
+		return fmt.Errorf("listing ReplicaSets: %w", err)
+	default:
+		c.replicaSets = rss.Items
+	}
+	// With -n, a Get: a user confined to a namespace may not list them all.
+	if o.Namespace != "" {
+		var n *corev1.Namespace
+		if n, err = o.Client.CoreV1().Namespaces().Get(ctx, o.Namespace, metav1.GetOptions{}); err == nil {
+			c.namespaces = []corev1.Namespace{*n}
+		} else if apierrors.IsNotFound(err) {
+			err = nil
+		}
+	} else {
+		var l *corev1.NamespaceList
+		if l, err = o.Client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{}); err == nil {
+			c.namespaces = l.Items
+		}
+	}
+	switch {
+	case apierrors.IsForbidden(err):
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("namespaces' targets not read: %v", err))
+	case err != nil:
+		return fmt.Errorf("reading namespaces: %w", err)
+	}
+	if o.RollbackRecords == "" {
+		return nil
+	}
+	ns, name, ok := migration.SplitName(o.RollbackRecords)
+	if !ok {
+		return fmt.Errorf("rollback records %q: want a ConfigMap as namespace/name, or empty for none", o.RollbackRecords)
+	}
+	rep.RollbackRecords = o.RollbackRecords
+	cm, err := o.Client.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
+	recs, warning, err := rollbackRecords(o.RollbackRecords, cm, err)
+	if err != nil {
+		return err
+	}
+	if warning != "" {
+		rep.Warnings = append(rep.Warnings, warning)
+	}
+	c.records = recs
+	return nil
+}
+
+// rollbackRecords takes the records out of the answer to a Get of their
+// ConfigMap. The controller creates it on the first rollback, so a missing
+// one means none yet.
+func rollbackRecords(nsName string, cm *corev1.ConfigMap, err error) (map[string][]migration.Record, string, error) {
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, "", nil
+	case apierrors.IsForbidden(err):
+		return nil, fmt.Sprintf("rollback records not read: %v", err), nil
+	case err != nil:
+		return nil, "", fmt.Errorf("reading rollback records %s: %w", nsName, err)
+	}
+	recs, err := migration.ParseRecords(cm)
+	if err != nil {
+		// The well-formed records still count; the rest is the operator's
+		// to fix.
+		return recs, err.Error(), nil
+	}
+	return recs, "", nil
+}
+
+// migrate fills in each Deployment's and StatefulSet's Migration and the
+// report's Rollbacks from c and the prices; it makes no API call.
+func (rep *Report) migrate(c *cluster) {
+	// Pods are attributed by migration.Workloads, over listers of the
+	// listed objects, so that the report counts a workload's pods exactly
+	// as the scheduler and the controller do.
+	index := func() cache.Indexer {
+		return cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	}
+	rsIdx, depIdx, ssIdx := index(), index(), index()
+	objects := map[string]metav1.Object{}
+	for i := range c.replicaSets {
+		_ = rsIdx.Add(&c.replicaSets[i])
+	}
+	for i := range c.deployments {
+		d := &c.deployments[i]
+		_ = depIdx.Add(d)
+		objects[migration.Ref{Kind: "Deployment", Namespace: d.Namespace, Name: d.Name}.String()] = d
+	}
+	for i := range c.statefulSets {
+		s := &c.statefulSets[i]
+		_ = ssIdx.Add(s)
+		objects[migration.Ref{Kind: "StatefulSet", Namespace: s.Namespace, Name: s.Name}.String()] = s
+	}
+	ws := migration.Workloads{ReplicaSets: appslisters.NewReplicaSetLister(rsIdx),
+		Deployments: appslisters.NewDeploymentLister(depIdx), StatefulSets: appslisters.NewStatefulSetLister(ssIdx)}
+
+	nsTargets := map[string]string{}
+	for _, n := range c.namespaces {
+		if t, ok := n.Annotations[migration.TargetAnnotation]; ok {
+			nsTargets[n.Name] = t
+		}
+	}
+	ready := map[string]bool{}
+	for _, r := range rep.Rows {
+		ready[migration.Ref{Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}.String()] = r.Arm64Ready == "yes"
+	}
+	deniedOnARM64 := map[string]bool{}
+	byWorkload := map[string][]Rollback{}
+	for digest, recs := range c.records {
+		for _, rec := range recs {
+			rb := Rollback{Digest: digest, Record: rec}
+			rep.Rollbacks = append(rep.Rollbacks, rb)
+			byWorkload[rec.Workload] = append(byWorkload[rec.Workload], rb)
+			if rec.Arch == migration.ARM64 {
+				deniedOnARM64[digest] = true
+			}
+		}
+	}
+	sortRollbacks(rep.Rollbacks)
+
+	archOf := map[string]string{}
+	for i := range c.nodes {
+		if _, arch, ok := imageplatform.NodePlatform(&c.nodes[i]); ok {
+			archOf[c.nodes[i].Name] = arch
+		}
+	}
+	type tally struct {
+		arm64, total      int
+		arm64VCPU, toGain float64
+	}
+	tallies := map[string]*tally{}
+	for i := range c.pods {
+		p := &c.pods[i]
+		arch := archOf[p.Spec.NodeName]
+		if arch == "" || p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		w, ok := ws.Of(p)
+		if !ok {
+			continue
+		}
+		key := w.Ref.String()
+		t := tallies[key]
+		if t == nil {
+			t = &tally{}
+			tallies[key] = t
+		}
+		t.total++
+		switch {
+		case arch == migration.ARM64:
+			t.arm64++
+			t.arm64VCPU += cost.PodVCPU(&p.Spec)
+		case ready[key] && !runsDigest(p, deniedOnARM64):
+			// A pod whose image has already been rolled back from arm64
+			// will not move: the controller and the scheduler both deny it.
+			t.toGain += cost.PodVCPU(&p.Spec)
+		}
+	}
+
+	amd, okAMD := rep.PricePerVCPU["amd64"]
+	arm, okARM := rep.PricePerVCPU[migration.ARM64]
+	perVCPUMonth := (amd - arm) * HoursPerMonth
+	if !okAMD || !okARM {
+		perVCPUMonth = 0
+	}
+	unpriced := false
+	for i := range rep.Rows {
+		r := &rep.Rows[i]
+		if r.Kind != "Deployment" && r.Kind != "StatefulSet" {
+			continue
+		}
+		key := migration.Ref{Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}.String()
+		m := &Migration{Rollbacks: byWorkload[key]}
+		sortRollbacks(m.Rollbacks)
+		if obj := objects[key]; obj != nil {
+			a := obj.GetAnnotations()
+			spec, ok := a[migration.TargetAnnotation]
+			if !ok {
+				spec, ok = nsTargets[r.Namespace]
+				m.TargetFromNamespace = ok
+			}
+			if ok {
+				m.Target = spec
+				if t, err := migration.ParseTarget(spec); err != nil {
+					m.TargetError = err.Error()
+				} else {
+					m.TargetPercent = t.Percent(migration.ParseStep(a[migration.StepAnnotation]))
+				}
+			}
+			m.Paused = a[migration.PausedAnnotation]
+		}
+		if t := tallies[key]; t != nil {
+			m.ARM64Pods, m.Pods = t.arm64, t.total
+			m.SavedMonthly = round(t.arm64VCPU * perVCPUMonth)
+			m.ToGainMonthly = round(t.toGain * perVCPUMonth)
+		}
+		unpriced = unpriced || (perVCPUMonth == 0 && (m.Target != "" || m.ARM64Pods > 0))
+		r.Migration = m
+	}
+	if unpriced && (!okAMD || !okARM) {
+		rep.Warnings = append(rep.Warnings, "no price per vCPU for amd64 or arm64 (no node of that arch, none in the price table): savings shown as 0")
+	}
+}
+
+// runsDigest reports whether one of the pod's containers runs an image
+// digest in set, as the runtime reported it.
+func runsDigest(p *corev1.Pod, set map[string]bool) bool {
+	for _, sts := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
+		for _, st := range sts {
+			if d := migration.DigestOf(st.ImageID); d != "" && set[d] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func sortRollbacks(rbs []Rollback) {
+	sort.Slice(rbs, func(i, j int) bool {
+		a, b := rbs[i], rbs[j]
+		if !a.Time.Equal(&b.Time) {
+			return a.Time.Before(&b.Time)
+		}
+		if a.Digest != b.Digest {
+			return a.Digest < b.Digest
+		}
+		return a.Arch < b.Arch
+	})
+}
+
+// WriteMigrationTable writes the table output's migration sections: the
+// workloads with a target or a rollback record, every rollback record with
+// the command that clears it, and the warnings. It writes nothing when
+// there is none of these, so a cluster without migration gets the report
+// it always did.
+func (rep *Report) WriteMigrationTable(w io.Writer) error {
+	var rows []Row
+	for _, r := range rep.Rows {
+		if m := r.Migration; m != nil && (m.Target != "" || m.Paused != "" || len(m.Rollbacks) > 0) {
+			rows = append(rows, r)
+		}
+	}
+	if len(rows) > 0 {
+		fmt.Fprint(w, "\nMigration\n")
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "WORKLOAD\tTARGET\tNOW(%%)\tARM64/TOTAL\tSAVED %s/MO\tTO GAIN %s/MO\tROLLBACKS\n", rep.Currency, rep.Currency)
+		for _, r := range rows {
+			m := r.Migration
+			now := "-"
+			if m.Pods > 0 {
+				now = strconv.Itoa(int(math.Round(float64(m.ARM64Pods) * 100 / float64(m.Pods))))
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%s\t%d\n", migration.Ref{Kind: r.Kind, Namespace: r.Namespace, Name: r.Name},
+				m.targetText(), now, m.ARM64Pods, m.Pods, money(m.SavedMonthly), money(m.ToGainMonthly), len(m.Rollbacks))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if len(rep.Rollbacks) > 0 {
+		fmt.Fprintf(w, "\nRollback records (ConfigMap %s)\n", rep.RollbackRecords)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprint(tw, "DIGEST\tARCH\tREASON\tWORKLOAD\tTIME\n")
+		for _, rb := range rep.Rollbacks {
+			at := "-"
+			if !rb.Time.IsZero() {
+				at = rb.Time.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", rb.Digest, rb.Arch, oneLine(rb.Reason), dash(oneLine(rb.Workload)), at)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		ns, name, _ := migration.SplitName(rep.RollbackRecords)
+		fmt.Fprintln(w, "To clear a record, remove its digest's key (this clears every arch recorded for that digest):")
+		seen := map[string]bool{}
+		for _, rb := range rep.Rollbacks {
+			if !seen[rb.Digest] {
+				seen[rb.Digest] = true
+				fmt.Fprintf(w, "  %s\n", clearCommand(ns, name, rb.Digest))
+			}
+		}
+	}
+	if len(rep.Warnings) > 0 {
+		fmt.Fprintln(w)
+		for _, warn := range rep.Warnings {
+			fmt.Fprintf(w, "warning: %s\n", warn)
+		}
+	}
+	return nil
+}
+
+// clearCommand is the kubectl command that removes a digest's records.
+func clearCommand(namespace, name, digest string) string {
+	return fmt.Sprintf(`kubectl -n %s patch configmap %s --type json -p '[{"op":"remove","path":"/data/%s"}]'`, namespace, name, migration.Key(digest))
+}
+
+func (m *Migration) targetText() string {
+	text := m.Target
+	var notes []string
+	switch {
+	case m.Target == "":
+		text = "none"
+	case m.TargetError != "":
+		notes = append(notes, "invalid")
+	default:
+		notes = append(notes, fmt.Sprintf("in force %d%%", m.TargetPercent))
+	}
+	if m.TargetFromNamespace {
+		notes = append(notes, "from namespace")
+	}
+	if m.Paused != "" {
+		notes = append(notes, "paused: "+m.Paused)
+	}
+	if len(notes) == 0 {
+		return oneLine(text)
+	}
+	return oneLine(text + " (" + strings.Join(notes, "; ") + ")")
+}
+
+// oneLine keeps free text (annotations, record fields) from breaking the
+// table's rows and columns.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func money(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) }
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
