@@ -167,6 +167,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	f.Start(ctx.Done())
 	defer f.Shutdown()
 	if !cache.WaitForCacheSync(ctx.Done(), pods.Informer().HasSynced, nodes.Informer().HasSynced) {
+		if ctx.Err() != nil {
+			return nil // stopped leading, or shutting down, before the caches filled
+		}
 		return fmt.Errorf("migration: pod and node informers did not sync")
 	}
 	c.noted = map[string]string{}

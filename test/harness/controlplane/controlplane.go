@@ -19,9 +19,14 @@ import (
 	"k8s.io/apiserver/pkg/storage/storagebackend"
 	utilcompatibility "k8s.io/apiserver/pkg/util/compatibility"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
+	"k8s.io/client-go/discovery"
+	cacheddiscovery "k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	restclient "k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/scale"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/component-base/compatibility"
@@ -30,6 +35,7 @@ import (
 	"k8s.io/kubernetes/cmd/kube-scheduler/app"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app/options"
 	"k8s.io/kubernetes/pkg/controller/deployment"
+	"k8s.io/kubernetes/pkg/controller/disruption"
 	"k8s.io/kubernetes/pkg/controller/job"
 	"k8s.io/kubernetes/pkg/controller/replicaset"
 	"sigs.k8s.io/yaml"
@@ -159,10 +165,24 @@ func writeKubeconfig(cfg *restclient.Config, path string) (string, error) {
 	return path, clientcmd.WriteToFile(*kc, path)
 }
 
-// StartControllers runs the Deployment, ReplicaSet and Job controllers
-// until ctx ends, so that workloads become pods as in a real cluster.
+// StartControllers runs the Deployment, ReplicaSet, Job and disruption
+// controllers until ctx ends, so that workloads become pods, and
+// PodDisruptionBudgets get the status the Eviction API checks, as in a
+// real cluster.
 func (cp *ControlPlane) StartControllers(ctx context.Context) error {
 	f := informers.NewSharedInformerFactory(cp.Client, 0)
+	disc, err := discovery.NewDiscoveryClientForConfig(cp.Config)
+	if err != nil {
+		return err
+	}
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(cacheddiscovery.NewMemCacheClient(disc))
+	scales, err := scale.NewForConfig(cp.Config, mapper, dynamic.LegacyAPIPathResolverFunc, scale.NewDiscoveryScaleKindResolver(disc))
+	if err != nil {
+		return err
+	}
+	pdb := disruption.NewDisruptionController(ctx, f.Core().V1().Pods(), f.Policy().V1().PodDisruptionBudgets(),
+		f.Core().V1().ReplicationControllers(), f.Apps().V1().ReplicaSets(), f.Apps().V1().Deployments(),
+		f.Apps().V1().StatefulSets(), cp.Client, mapper, scales, disc)
 	rs := replicaset.NewReplicaSetController(ctx, f.Apps().V1().ReplicaSets(), f.Core().V1().Pods(), cp.Client, 500)
 	dc, err := deployment.NewDeploymentController(ctx, f.Apps().V1().Deployments(), f.Apps().V1().ReplicaSets(), f.Core().V1().Pods(), cp.Client)
 	if err != nil {
@@ -176,6 +196,7 @@ func (cp *ControlPlane) StartControllers(ctx context.Context) error {
 	go rs.Run(ctx, 4)
 	go dc.Run(ctx, 4)
 	go jc.Run(ctx, 4)
+	go pdb.Run(ctx, 2)
 	return nil
 }
 
