@@ -21,6 +21,7 @@ import (
 
 	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/imageplatform"
+	"github.com/archfit/archfit/internal/migration"
 	"github.com/archfit/archfit/internal/resolverflags"
 	"github.com/archfit/archfit/plugins/apis/config"
 	v1 "github.com/archfit/archfit/plugins/apis/config/v1"
@@ -78,6 +79,14 @@ type ArchFit struct {
 	nsSelector labels.Selector
 	skipNS     map[string]bool
 	defaultKC  imageplatform.Credentials
+
+	// workloads and counter give a pod's migration target and its
+	// workload's replicas per arch; nil without an informer factory, and
+	// then no pod has a target. records are the rollback records the
+	// resolver applies; nil when none are read.
+	workloads *migration.Workloads
+	counter   *migration.Counter
+	records   *migration.Records
 
 	metrics *pluginMetrics
 	// events keeps each Event to once per pod and reason; workloadEvents
@@ -153,6 +162,9 @@ func New(ctx context.Context, obj runtime.Object, h fwk.Handle) (fwk.Plugin, err
 		return nil, fmt.Errorf("%s args: %w", Name, err)
 	}
 	pl.resolver = imageplatform.Instrument(raw, imageplatform.NewMetrics(legacyregistry.Registerer(), "archfit_resolver"))
+	if err := pl.watchRollbacks(ctx, h); err != nil {
+		return nil, err
+	}
 
 	if args.NamespaceSelector != nil {
 		sel, err := metav1.LabelSelectorAsSelector(args.NamespaceSelector)
@@ -173,6 +185,7 @@ func New(ctx context.Context, obj runtime.Object, h fwk.Handle) (fwk.Plugin, err
 		if _, err := f.Core().V1().Nodes().Informer().AddEventHandler(pl.index.handler()); err != nil {
 			return nil, fmt.Errorf("%s: watching nodes: %w", Name, err)
 		}
+		pl.watchMigration(ctx, f)
 		pl.startWarming(ctx, f.Core().V1().Pods().Informer())
 	}
 	return pl, nil

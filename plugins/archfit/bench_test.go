@@ -9,6 +9,7 @@ import (
 	"k8s.io/kubernetes/pkg/scheduler/framework"
 	st "k8s.io/kubernetes/pkg/scheduler/testing"
 
+	"github.com/archfit/archfit/internal/migration"
 	"github.com/archfit/archfit/plugins/apis/config"
 )
 
@@ -60,6 +61,49 @@ func BenchmarkFilterScorePerNode(b *testing.B) {
 	state := framework.NewCycleState()
 	if _, s := pl.PreFilter(context.Background(), state, pod, nodes); !s.IsSuccess() {
 		b.Fatal(s)
+	}
+	scores := make(fwk.NodeScoreList, n)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for j, ni := range nodes {
+			if s := pl.Filter(ctx, state, pod, ni); !s.IsSuccess() {
+				b.Fatal(s)
+			}
+			sc, _ := pl.Score(ctx, state, pod, ni)
+			scores[j] = fwk.NodeScore{Name: ni.Node().Name, Score: sc}
+		}
+		pl.NormalizeScore(ctx, state, pod, scores)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/node")
+}
+
+// BenchmarkFilterScorePerNodeMigrating is BenchmarkFilterScorePerNode for a
+// replica of a workload with a migration target: Score reads the
+// preference PreScore wrote and ranks by side. Target: 0 allocs per node,
+// as without one.
+func BenchmarkFilterScorePerNodeMigrating(b *testing.B) {
+	im := newImages(b)
+	objs := webDeployment(map[string]string{migration.TargetAnnotation: "100%"}, nil)
+	pl := newPlugin(b, defaultArgs(func(a *config.ArchFitArgs) { a.InsecureRegistries = []string{im.reg.Host} }), objs...)
+	pod := ownedBy(st.MakePod().Namespace("shop").Name("web-new").UID("web-new").Container(im.multi).Obj(), "ReplicaSet", "web-abc", "rs-web")
+	const n = 1000
+	nodes := make([]fwk.NodeInfo, n)
+	types := []struct{ arch, it string }{{"arm64", "m7g.large"}, {"amd64", "m6i.large"}, {"arm64", ""}, {"amd64", "c6i.xlarge"}}
+	for i := range nodes {
+		ty := types[i%len(types)]
+		nodes[i] = nodeInfo(archNode(fmt.Sprintf("n%d", i), ty.arch, ty.it))
+	}
+	state := framework.NewCycleState()
+	if _, s := pl.PreFilter(context.Background(), state, pod, nodes); !s.IsSuccess() {
+		b.Fatal(s)
+	}
+	if s := pl.PreScore(context.Background(), state, pod, nodes); !s.IsSuccess() {
+		b.Fatal(s)
+	}
+	if p, _ := getPreference(state); p != preferArm64 {
+		b.Fatalf("preference %v, want arm64", p)
 	}
 	scores := make(fwk.NodeScoreList, n)
 	ctx := context.Background()

@@ -36,6 +36,11 @@ func (pl *ArchFit) Filter(_ context.Context, state fwk.CycleState, _ *corev1.Pod
 // spares the framework a Score call, a score entry and a normalisation per
 // node (BENCH.md has what a score plugin costs at scale). The check stops at the first node whose price
 // differs, so a pod with a choice of arch pays a node or two.
+//
+// A pod whose workload has a migration target and whose feasible nodes
+// are both arm64 and not gets the side it should go to written for Score
+// instead, and is scored even at one price: the preference is the ranking
+// then.
 func (pl *ArchFit) PreScore(_ context.Context, state fwk.CycleState, pod *corev1.Pod, nodes []fwk.NodeInfo) *fwk.Status {
 	if pl.skipped(pod) {
 		return fwk.NewStatus(fwk.Skip)
@@ -45,8 +50,16 @@ func (pl *ArchFit) PreScore(_ context.Context, state fwk.CycleState, pod *corev1
 	// facts found them all at one price, there is nothing to walk. The
 	// index and the publication can lag a node joining by an event or a
 	// second: the worst that does is skip a price preference once.
-	if s, err := getPreFilterState(state); err == nil && s.only != (imageplatform.OSArch{}) && pl.facts.uniformPrice(s.only) {
+	s, err := getPreFilterState(state)
+	onePlatform := err == nil && s.only != (imageplatform.OSArch{})
+	if onePlatform && pl.facts.uniformPrice(s.only) {
 		return fwk.NewStatus(fwk.Skip)
+	}
+	if !onePlatform {
+		if p := pl.preferenceFor(pod); p != noPreference && spansArm64(nodes, pl.facts) {
+			state.Write(preferenceKey, p)
+			return nil
+		}
 	}
 	if onePrice(nodes, pl.facts) {
 		return fwk.NewStatus(fwk.Skip)
@@ -70,17 +83,37 @@ func onePrice(nodes []fwk.NodeInfo, facts *factsCache) bool {
 
 // Score is the node's price per allocatable vCPU-hour in micro-units of the
 // table's currency; NormalizeScore turns it into 0–100, cheapest highest.
-func (pl *ArchFit) Score(_ context.Context, _ fwk.CycleState, _ *corev1.Pod, nodeInfo fwk.NodeInfo) (int64, *fwk.Status) {
-	return pl.facts.get(nodeInfo.Node()).microPerVCPU, nil
+// Under a migration preference the nodes on the side the workload does not
+// want score otherSide more, which NormalizeScore ranks below every node
+// on the side it wants.
+func (pl *ArchFit) Score(_ context.Context, state fwk.CycleState, _ *corev1.Pod, nodeInfo fwk.NodeInfo) (int64, *fwk.Status) {
+	f := pl.facts.get(nodeInfo.Node())
+	p, err := getPreference(state)
+	if err != nil {
+		return 0, fwk.AsStatus(fmt.Errorf("%s: %w", Name, err))
+	}
+	if p == noPreference {
+		return f.microPerVCPU, nil
+	}
+	return sideScore(p, f), nil
 }
 
 // ScoreExtensions implements fwk.ScorePlugin.
 func (pl *ArchFit) ScoreExtensions() fwk.ScoreExtensions { return pl }
 
 // NormalizeScore maps prices to 0–100 linearly, the cheapest at 100 and the
-// dearest at 0. Equal prices all score 100: no preference.
-func (pl *ArchFit) NormalizeScore(_ context.Context, _ fwk.CycleState, _ *corev1.Pod, scores fwk.NodeScoreList) *fwk.Status {
+// dearest at 0. Equal prices all score 100: no preference. Under a
+// migration preference each side has its own band (normalizeSides).
+func (pl *ArchFit) NormalizeScore(_ context.Context, state fwk.CycleState, _ *corev1.Pod, scores fwk.NodeScoreList) *fwk.Status {
 	if len(scores) == 0 {
+		return nil
+	}
+	p, err := getPreference(state)
+	if err != nil {
+		return fwk.AsStatus(fmt.Errorf("%s: %w", Name, err))
+	}
+	if p != noPreference {
+		normalizeSides(scores)
 		return nil
 	}
 	lo, hi := scores[0].Score, scores[0].Score
