@@ -72,6 +72,7 @@ type cluster struct {
 	schedCfg  string
 	schedArgs []string
 	schedKC   string
+	placement *proc
 }
 
 func TestE2E(t *testing.T) {

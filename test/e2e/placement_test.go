@@ -30,7 +30,9 @@ const (
 // configuration pointed at it on loopback, and returns once the API server
 // sends it pods. Everything the CA cases need from placement goes through
 // here.
-func (c *cluster) startPlacement(t *testing.T) {
+//
+// extra flags replace the Deployment's flag of the same name, or are added.
+func (c *cluster) startPlacement(t *testing.T, extra ...string) {
 	t.Helper()
 	ctx := context.Background()
 	bin := filepath.Join(c.bins, "archfit-placement")
@@ -81,6 +83,16 @@ func (c *cluster) startPlacement(t *testing.T) {
 		t.Fatalf("the archfit-placement Deployment no longer sets %v", replace)
 	}
 	args = append(args, "--insecure-registry="+c.reg.Host)
+	for _, x := range extra {
+		name, _, _ := strings.Cut(x, "=")
+		kept := args[:0]
+		for _, a := range args {
+			if f, _, _ := strings.Cut(a, "="); f != name {
+				kept = append(kept, a)
+			}
+		}
+		args = append(kept, x)
+	}
 
 	// The Deployment's environment, with what the downward API would give
 	// a pod of it: the binary may take its namespace (leases, Events) from
@@ -99,6 +111,7 @@ func (c *cluster) startPlacement(t *testing.T) {
 		envArgs = append(envArgs, ev.Name+"="+v)
 	}
 	p := start(t, c.dir, "archfit-placement", "env", append(append(envArgs, bin), args...)...)
+	c.placement = p
 
 	// Up once its webhook serves anything at all over TLS.
 	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 60*time.Second, true, func(context.Context) (bool, error) {
