@@ -28,6 +28,7 @@ func TestArchfit(t *testing.T) {
 	t.Run("expander", func(t *testing.T) { expanderScenarios(t, cp) })
 	t.Run("manifests", func(t *testing.T) { manifestsScenario(t, cp) })
 	t.Run("placement", func(t *testing.T) { placementScenarios(t, cp) })
+	t.Run("migration", func(t *testing.T) { migrationScenarios(t, cp) })
 }
 
 // schedulerScenarios runs one archfit scheduler from

@@ -1,0 +1,529 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/archfit/archfit/internal/imageplatform"
+	"github.com/archfit/archfit/internal/migration"
+	migrationctl "github.com/archfit/archfit/internal/migration/controller"
+	placementapp "github.com/archfit/archfit/internal/placement/app"
+	"github.com/archfit/archfit/test/harness/kubeletsim"
+	"github.com/archfit/archfit/test/harness/registrytest"
+)
+
+// migrationScenarios runs the migration controller in archfit-placement
+// (leader-elected, Enabled) with archfit-scheduler, the Deployment,
+// ReplicaSet and disruption controllers, a real registry, and kubeletsim
+// writing pod status as kubelet does.
+func migrationScenarios(t *testing.T, cp *controlPlane) {
+	cs := cp.client
+	ctx := context.Background()
+	reg := registrytest.New()
+	t.Cleanup(reg.Close)
+	img := func(repo string) string { return reg.Host + "/" + repo }
+	digests := map[string]string{}
+	for _, repo := range []string{"mig/web:1", "mig/liar:1", "mig/crashy:1"} {
+		d, err := reg.PushIndex(repo, []string{"linux/amd64", "linux/arm64"}, false, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		digests[img(repo)] = d
+	}
+	web, liar, crashy := img("mig/web:1"), img("mig/liar:1"), img("mig/crashy:1")
+
+	const sc, ns = "migration", "migration"
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "archfit"}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	createNamespace(t, cs, ns)
+	createNode(t, cs, sc, "mig-amd-1", "amd64", instanceType("m6i.large"))
+	createNode(t, cs, sc, "mig-amd-2", "amd64", instanceType("m6i.large"))
+	createNode(t, cs, sc, "mig-arm-1", "arm64", instanceType("m7g.large"))
+	createNode(t, cs, sc, "mig-arm-2", "arm64", instanceType("m7g.large"))
+	startScheduler(t, cp, shippedConfig(t, "archfit-scheduler.yaml", []string{reg.Host}))
+	cctx, stop := context.WithCancel(ctx)
+	t.Cleanup(stop)
+	if err := cp.StartControllers(cctx); err != nil {
+		t.Fatal(err)
+	}
+	kl := &kubeletsim.Kubelet{Client: cs, Namespace: ns,
+		ImageID: func(image string) string {
+			repo, _, _ := strings.Cut(image, ":1")
+			return repo + "@" + digests[image]
+		},
+		Fail: func(_ *corev1.Pod, c corev1.Container, arch string) kubeletsim.Failure {
+			switch {
+			case c.Image == liar && arch == "arm64":
+				return kubeletsim.ExecFormat
+			case c.Image == crashy && arch == "arm64":
+				return kubeletsim.CrashLoop
+			}
+			return kubeletsim.Runs
+		}}
+	go func() { _ = kl.Run(cctx) }()
+
+	// The records this test binary's earlier runs may have left.
+	_ = cs.CoreV1().ConfigMaps("archfit").Delete(ctx, "archfit-rollbacks", metav1.DeleteOptions{})
+
+	srv := newPlacementServer(t, cp)
+	options := func(change func(*placementapp.Options)) func(*placementapp.Options) {
+		return func(o *placementapp.Options) {
+			o.InsecureRegistries = []string{reg.Host}
+			o.MigrationMode = string(migrationctl.ModeEnabled)
+			o.MigrationInterval = time.Second
+			o.MigrationEvictionsPerMinute = 600
+			o.MigrationCrashLoopRestarts = 3
+			if change != nil {
+				change(o)
+			}
+		}
+	}
+	srv.up(options(nil))
+	// An earlier scenario's configuration may point at a server that is
+	// gone; point it at this one.
+	_ = cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(ctx, "archfit-placement", metav1.DeleteOptions{})
+	if err := srv.Install(ctx, cs, ns, web); err != nil {
+		t.Fatal(err)
+	}
+	restart := func(change func(*placementapp.Options)) {
+		t.Helper()
+		srv.down()
+		srv.up(options(change))
+	}
+
+	t.Run("the ramp moves replicas up to the target share and no further, each onto arm64", func(t *testing.T) {
+		deployOnAMD64(t, cs, ns, sc, "ramp", web, 10)
+		moved0 := scrape(t, srv.MetricsAddr, "archfit_migration_evictions_total", map[string]string{"purpose": "move", "result": "evicted"})
+		setTarget(t, cs, ns, "ramp", "30%")
+		waitArchCounts(t, cs, ns, "ramp", func(m map[string]int) bool { return m["arm64"] == 3 && m["amd64"] == 7 })
+		// Several more passes: nothing more moves, and no pod is pending.
+		time.Sleep(4 * time.Second)
+		got := archCounts(t, cs, ns, "ramp")
+		if got["arm64"] != 3 || got["amd64"] != 7 || got["pending"] != 0 {
+			t.Fatalf("after the target was reached: %v, want 3 on arm64, 7 on amd64, none pending", got)
+		}
+		moved := scrape(t, srv.MetricsAddr, "archfit_migration_evictions_total", map[string]string{"purpose": "move", "result": "evicted"}) - moved0
+		if moved != 3 {
+			t.Fatalf("%v move evictions, want exactly 3: each one landed on arm64, none came back", moved)
+		}
+		d, err := cs.AppsV1().Deployments(ns).Get(ctx, "ramp", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := migration.ParseStep(d.Annotations[migration.StepAnnotation]); st.Index != 0 || st.Since.IsZero() {
+			t.Errorf("step annotation %q, want step 0 with its start", d.Annotations[migration.StepAnnotation])
+		}
+		if _, ok := d.Annotations[migration.NextAnnotation]; ok {
+			t.Errorf("%s still set at the target", migration.NextAnnotation)
+		}
+		if n := len(workloadEvents(t, cs, ns, "ramp", migrationctl.ReasonMoved)); n != 3 {
+			t.Errorf("%d %s Events on the Deployment, want 3", n, migrationctl.ReasonMoved)
+		}
+	})
+
+	t.Run("a replacement is constrained to arm64 and never lands back on the node just freed", func(t *testing.T) {
+		cordon(t, cs, "mig-arm-1", true)
+		cordon(t, cs, "mig-arm-2", true)
+		defer cordon(t, cs, "mig-arm-1", false)
+		defer cordon(t, cs, "mig-arm-2", false)
+		deploy(t, cs, ns, sc, "churn", web, 2, "0%")
+		waitArchCounts(t, cs, ns, "churn", func(m map[string]int) bool { return m["amd64"] == 2 })
+		setTarget(t, cs, ns, "churn", "50%")
+		// No arm64 node has room: the move goes ahead, trusting the
+		// autoscaler, and the replacement waits Pending for arm64.
+		var pending corev1.Pod
+		err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+			for _, p := range listApp(t, cs, ns, "churn") {
+				if p.Spec.NodeName == "" && p.DeletionTimestamp == nil {
+					pending = p
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+		if err != nil {
+			t.Fatalf("no replacement pod appeared: %v", err)
+		}
+		time.Sleep(2 * time.Second)
+		p, err := cs.CoreV1().Pods(ns).Get(ctx, pending.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Spec.NodeName != "" {
+			t.Fatalf("the replacement was bound to %s while no arm64 node had room", p.Spec.NodeName)
+		}
+		if got := requiredArchs(p); strings.Join(got, ",") != "arm64" {
+			t.Fatalf("the replacement's required arch is %v, want [arm64]", got)
+		}
+		cordon(t, cs, "mig-arm-1", false)
+		waitArchCounts(t, cs, ns, "churn", func(m map[string]int) bool { return m["arm64"] == 1 && m["amd64"] == 1 })
+	})
+
+	t.Run("without an autoscaler to trust, nothing moves while arm64 has no room", func(t *testing.T) {
+		restart(func(o *placementapp.Options) { o.MigrationExpectScaleUp = false })
+		cordon(t, cs, "mig-arm-1", true)
+		cordon(t, cs, "mig-arm-2", true)
+		deploy(t, cs, ns, sc, "noroom", web, 2, "0%")
+		waitArchCounts(t, cs, ns, "noroom", func(m map[string]int) bool { return m["amd64"] == 2 })
+		setTarget(t, cs, ns, "noroom", "100%")
+		waitWorkloadEvent(t, cs, ns, "noroom", migrationctl.ReasonMoveWaiting)
+		time.Sleep(3 * time.Second)
+		if got := archCounts(t, cs, ns, "noroom"); got["amd64"] != 2 || got["pending"] != 0 || got["terminating"] != 0 {
+			t.Fatalf("pods moved with no room on arm64: %v", got)
+		}
+		cordon(t, cs, "mig-arm-1", false)
+		cordon(t, cs, "mig-arm-2", false)
+		waitArchCounts(t, cs, ns, "noroom", func(m map[string]int) bool { return m["arm64"] == 2 })
+		restart(nil)
+	})
+
+	t.Run("a PodDisruptionBudget holds: evictions wait until it allows one", func(t *testing.T) {
+		deployOnAMD64(t, cs, ns, sc, "guarded", web, 2)
+		two := intstr.FromInt32(2)
+		pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: "guarded"}, Spec: policyv1.PodDisruptionBudgetSpec{
+			MinAvailable: &two, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "guarded"}}}}
+		if _, err := cs.PolicyV1().PodDisruptionBudgets(ns).Create(ctx, pdb, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		// The disruption controller computes the budget from the pods'
+		// readiness, which kubeletsim reports.
+		err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+			p, err := cs.PolicyV1().PodDisruptionBudgets(ns).Get(ctx, "guarded", metav1.GetOptions{})
+			return err == nil && p.Status.ObservedGeneration == p.Generation && p.Status.CurrentHealthy == 2, err
+		})
+		if err != nil {
+			t.Fatalf("the PDB's status was never computed: %v", err)
+		}
+		setTarget(t, cs, ns, "guarded", "100%")
+		waitWorkloadEvent(t, cs, ns, "guarded", migrationctl.ReasonMoveBlocked)
+		if got := archCounts(t, cs, ns, "guarded"); got["amd64"] != 2 || got["terminating"] != 0 {
+			t.Fatalf("a pod was evicted against the PDB: %v", got)
+		}
+		if _, err := cs.PolicyV1().PodDisruptionBudgets(ns).Patch(ctx, "guarded", types.MergePatchType, []byte(`{"spec":{"minAvailable":1}}`), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		waitArchCounts(t, cs, ns, "guarded", func(m map[string]int) bool { return m["arm64"] == 2 })
+	})
+
+	t.Run("moves are rate-limited cluster-wide", func(t *testing.T) {
+		restart(func(o *placementapp.Options) { o.MigrationEvictionsPerMinute = 6 })
+		for _, n := range []string{"rate-a", "rate-b", "rate-c"} {
+			deployOnAMD64(t, cs, ns, sc, n, web, 1)
+		}
+		for _, n := range []string{"rate-a", "rate-b", "rate-c"} {
+			setTarget(t, cs, ns, n, "100%")
+		}
+		var times []time.Time
+		err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
+			times = times[:0]
+			for _, n := range []string{"rate-a", "rate-b", "rate-c"} {
+				for _, e := range workloadEvents(t, cs, ns, n, migrationctl.ReasonMoved) {
+					times = append(times, e.EventTime.Time)
+				}
+			}
+			return len(times) >= 2, nil
+		})
+		if err != nil {
+			t.Fatalf("%d moves in 60s at 6 per minute", len(times))
+		}
+		sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
+		// 6 per minute with a burst of one: 10s between moves. Event times
+		// have microsecond precision and come from the same clock.
+		for i := 1; i < len(times); i++ {
+			if gap := times[i].Sub(times[i-1]); gap < 9*time.Second {
+				t.Fatalf("moves %v apart at 6 per minute: %v", gap, times)
+			}
+		}
+		restart(nil)
+	})
+
+	t.Run("exec format error on arm64: recorded, new pods kept off arm64, failing pods evicted, ramp paused", func(t *testing.T) {
+		rollbacks0 := scrape(t, srv.MetricsAddr, "archfit_migration_rollbacks_total", map[string]string{"reason": migration.ReasonExecFormatError, "arch": "arm64"})
+		deployOnAMD64(t, cs, ns, sc, "liar", liar, 4)
+		before := map[string]bool{}
+		for _, p := range listApp(t, cs, ns, "liar") {
+			before[p.Name] = true
+		}
+		setTarget(t, cs, ns, "liar", "50%")
+		// The first pod moved to arm64 fails to start there.
+		rec := waitRecord(t, cs, digests[liar])
+		if len(rec) != 1 || rec[0].Arch != "arm64" || rec[0].Reason != migration.ReasonExecFormatError || rec[0].Workload != "Deployment/"+ns+"/liar" || rec[0].Image != liar {
+			t.Fatalf("record %+v", rec)
+		}
+		waitWorkloadEvent(t, cs, ns, "liar", migrationctl.ReasonRollback)
+		d, err := cs.AppsV1().Deployments(ns).Get(ctx, "liar", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(d.Annotations[migration.PausedAnnotation], "arm64") {
+			t.Fatalf("ramp not paused: annotations %v", d.Annotations)
+		}
+		// The failing pod is evicted; its replacement is kept off arm64
+		// and runs on amd64.
+		waitArchCounts(t, cs, ns, "liar", func(m map[string]int) bool { return m["amd64"] == 4 && m["arm64"] == 0 && m["pending"] == 0 })
+		replaced := 0
+		for _, p := range listApp(t, cs, ns, "liar") {
+			if p.DeletionTimestamp != nil || before[p.Name] {
+				continue
+			}
+			// The one moved to arm64 was created before the record; its
+			// replacement after.
+			if got := strings.Join(requiredArchs(&p), ","); got == "amd64" {
+				replaced++
+			} else if got != "arm64" {
+				t.Errorf("pod %s requires %v", p.Name, got)
+			}
+		}
+		if replaced == 0 {
+			t.Errorf("no pod created after the record is constrained to [amd64]")
+		}
+		if got := scrape(t, srv.MetricsAddr, "archfit_migration_rollbacks_total", map[string]string{"reason": migration.ReasonExecFormatError, "arch": "arm64"}) - rollbacks0; got != 1 {
+			t.Errorf("rollbacks metric rose by %v, want 1", got)
+		}
+	})
+
+	t.Run("a crash loop on arm64 only is rolled back; the record survives a restart; clearing it lets arm64 back", func(t *testing.T) {
+		deployOnAMD64(t, cs, ns, sc, "crashy", crashy, 4)
+		setTarget(t, cs, ns, "crashy", "50%")
+		rec := waitRecord(t, cs, digests[crashy])
+		if len(rec) != 1 || rec[0].Arch != "arm64" || rec[0].Reason != migration.ReasonArchCrashLoop {
+			t.Fatalf("record %+v", rec)
+		}
+		waitArchCounts(t, cs, ns, "crashy", func(m map[string]int) bool { return m["amd64"] == 4 && m["arm64"] == 0 && m["pending"] == 0 })
+
+		// A new controller process reads the records back.
+		restart(nil)
+		p := createBare(t, cs, ns, sc, "after-restart", crashy)
+		if got := requiredArchs(p); strings.Join(got, ",") != "amd64" {
+			t.Fatalf("after a restart a new pod of the recorded image requires %v, want [amd64]", got)
+		}
+		// The operator clears the record as the operator guide says.
+		patch := fmt.Sprintf(`[{"op":"remove","path":"/data/%s"}]`, migration.Key(digests[crashy]))
+		if _, err := cs.CoreV1().ConfigMaps("archfit").Patch(ctx, "archfit-rollbacks", types.JSONPatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 20*time.Second, true, func(ctx context.Context) (bool, error) {
+			p := createBare(t, cs, ns, sc, "", crashy)
+			_ = cs.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
+			return strings.Join(requiredArchs(p), ",") == "amd64,arm64", nil
+		})
+		if err != nil {
+			t.Fatalf("after the record was cleared, new pods still kept off arm64: %v", err)
+		}
+		// The liar's record is untouched.
+		if rec := waitRecord(t, cs, digests[liar]); len(rec) != 1 {
+			t.Fatalf("liar's record: %+v", rec)
+		}
+	})
+}
+
+// deployOnAMD64 creates a Deployment at target 0% with the arm64 nodes
+// cordoned and waits for its pods on amd64: ArchFit's Score only prefers
+// amd64 at the target, and spreading may outweigh a preference, so a test
+// that must start on amd64 says so with the nodes.
+func deployOnAMD64(t *testing.T, cs kubernetes.Interface, ns, scenario, name, image string, replicas int32) {
+	t.Helper()
+	cordon(t, cs, "mig-arm-1", true)
+	cordon(t, cs, "mig-arm-2", true)
+	deploy(t, cs, ns, scenario, name, image, replicas, "0%")
+	waitArchCounts(t, cs, ns, name, func(m map[string]int) bool { return m["amd64"] == int(replicas) })
+	cordon(t, cs, "mig-arm-1", false)
+	cordon(t, cs, "mig-arm-2", false)
+}
+
+func deploy(t *testing.T, cs kubernetes.Interface, ns, scenario, name, image string, replicas int32, target string) {
+	t.Helper()
+	tmpl := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": name}}, Spec: podSpec(scenario, image)}
+	tmpl.Spec.Containers[0].Resources.Requests = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")}
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{migration.TargetAnnotation: target}},
+		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: tmpl.Labels}, Template: tmpl}}
+	if _, err := cs.AppsV1().Deployments(ns).Create(context.Background(), d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func setTarget(t *testing.T, cs kubernetes.Interface, ns, name, target string) {
+	t.Helper()
+	b, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{migration.TargetAnnotation: target}}})
+	if _, err := cs.AppsV1().Deployments(ns).Patch(context.Background(), name, types.MergePatchType, b, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func cordon(t *testing.T, cs kubernetes.Interface, node string, on bool) {
+	t.Helper()
+	b := fmt.Sprintf(`{"spec":{"unschedulable":%v}}`, on)
+	if _, err := cs.CoreV1().Nodes().Patch(context.Background(), node, types.MergePatchType, []byte(b), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func listApp(t *testing.T, cs kubernetes.Interface, ns, app string) []corev1.Pod {
+	t.Helper()
+	l, err := cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app=" + app})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.Items
+}
+
+// archCounts counts an app's pods: bound ones by their node's arch, the
+// others as pending or terminating.
+func archCounts(t *testing.T, cs kubernetes.Interface, ns, app string) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, p := range listApp(t, cs, ns, app) {
+		switch {
+		case p.DeletionTimestamp != nil:
+			out["terminating"]++
+		case p.Spec.NodeName == "":
+			out["pending"]++
+		default:
+			n, err := cs.CoreV1().Nodes().Get(context.Background(), p.Spec.NodeName, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[n.Labels[imageplatform.LabelArch]]++
+		}
+	}
+	return out
+}
+
+func waitArchCounts(t *testing.T, cs kubernetes.Interface, ns, app string, ok func(map[string]int) bool) map[string]int {
+	t.Helper()
+	var got map[string]int
+	err := wait.PollUntilContextTimeout(context.Background(), 300*time.Millisecond, 90*time.Second, true, func(context.Context) (bool, error) {
+		got = archCounts(t, cs, ns, app)
+		return ok(got), nil
+	})
+	if err != nil {
+		t.Fatalf("%s/%s: pods by arch stayed %v", ns, app, got)
+	}
+	return got
+}
+
+func workloadEvents(t *testing.T, cs kubernetes.Interface, ns, deployment, reason string) []eventsv1.Event {
+	t.Helper()
+	var out []eventsv1.Event
+	for _, e := range listEvents(t, cs, ns) {
+		if e.Regarding.Kind == "Deployment" && e.Regarding.Name == deployment && e.Reason == reason {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func waitWorkloadEvent(t *testing.T, cs kubernetes.Interface, ns, deployment, reason string) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(context.Background(), 300*time.Millisecond, 60*time.Second, true, func(context.Context) (bool, error) {
+		return len(workloadEvents(t, cs, ns, deployment, reason)) > 0, nil
+	})
+	if err != nil {
+		t.Fatalf("no %s Event on Deployment %s/%s", reason, ns, deployment)
+	}
+}
+
+func waitRecord(t *testing.T, cs kubernetes.Interface, digest string) []migration.Record {
+	t.Helper()
+	var rec []migration.Record
+	err := wait.PollUntilContextTimeout(context.Background(), 300*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
+		cm, err := cs.CoreV1().ConfigMaps("archfit").Get(ctx, "archfit-rollbacks", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		all, err := migration.ParseRecords(cm)
+		if err != nil {
+			return false, err
+		}
+		rec = all[digest]
+		return len(rec) > 0, nil
+	})
+	if err != nil {
+		t.Fatalf("no rollback record for %s: %v", digest, err)
+	}
+	return rec
+}
+
+func createBare(t *testing.T, cs kubernetes.Interface, ns, scenario, name, image string) *corev1.Pod {
+	t.Helper()
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: podSpec(scenario, image)}
+	if name == "" {
+		p.GenerateName = "bare-"
+	}
+	got, err := cs.CoreV1().Pods(ns).Create(context.Background(), p, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// requiredArchs is the arch values a pod's required node affinity admits,
+// over all its terms.
+func requiredArchs(p *corev1.Pod) []string {
+	var out []string
+	for _, term := range requiredTerms(p) {
+		for _, r := range term.MatchExpressions {
+			if r.Key == imageplatform.LabelArch {
+				out = append(out, r.Values...)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// scrape reads one sample from a /metrics endpoint; 0 when absent.
+func scrape(t *testing.T, addr, name string, labels map[string]string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mf := mfs[name]
+	if mf == nil {
+		return 0
+	}
+next:
+	for _, m := range mf.GetMetric() {
+		for _, l := range m.GetLabel() {
+			if v, ok := labels[l.GetName()]; ok && v != l.GetValue() {
+				continue next
+			}
+		}
+		if c := m.GetCounter(); c != nil {
+			return c.GetValue()
+		}
+		return m.GetGauge().GetValue()
+	}
+	return 0
+}
