@@ -362,6 +362,26 @@ func TestBaseScheduler(t *testing.T) {
 	if !boundTo(objs, "RoleBinding", role.Name, sa, le.ResourceNamespace) {
 		t.Errorf("%s is not bound to %s", sa.Name, role.Name)
 	}
+
+	// Migration: the plugin watches Deployments (a workload's target) and
+	// the rollback records its args name; kube-scheduler waits for every
+	// informer it starts, so a missing grant stops all scheduling.
+	var mig rbacv1.ClusterRole
+	objs.get(t, "ClusterRole", "", "archfit-scheduler-migration", &mig)
+	if !grants(mig.Rules, "apps", "deployments", "", "watch") || !grants(mig.Rules, "apps", "deployments", "", "list") || !boundTo(objs, "ClusterRoleBinding", mig.Name, sa, "") {
+		t.Error("the scheduler cannot list and watch Deployments")
+	}
+	recNS, recName, _ := strings.Cut(args.RollbackRecords, "/")
+	var rec rbacv1.Role
+	objs.get(t, "Role", recNS, "archfit-scheduler-rollback-records", &rec)
+	for _, verb := range []string{"get", "list", "watch"} {
+		if !grants(rec.Rules, "", "configmaps", recName, verb) {
+			t.Errorf("the scheduler cannot %s the rollback records %s", verb, args.RollbackRecords)
+		}
+	}
+	if !boundTo(objs, "RoleBinding", rec.Name, sa, recNS) {
+		t.Error("the rollback records Role is not bound to the scheduler")
+	}
 }
 
 func grants(rules []rbacv1.PolicyRule, group, resource, name, verb string) bool {
@@ -479,6 +499,17 @@ func TestBaseExpander(t *testing.T) {
 	}
 	if !boundTo(objs, "RoleBinding", role.Name, sa, cmNS) {
 		t.Error("the priorities Role is not bound to the expander")
+	}
+	recNS, recName, _ := strings.Cut(defaults.Lookup("rollback-records").DefValue, "/")
+	var rec rbacv1.Role
+	objs.get(t, "Role", recNS, "archfit-expander-rollback-records", &rec)
+	for _, verb := range []string{"get", "list", "watch"} {
+		if !grants(rec.Rules, "", "configmaps", recName, verb) {
+			t.Errorf("the expander cannot %s the rollback records %s/%s", verb, recNS, recName)
+		}
+	}
+	if !boundTo(objs, "RoleBinding", rec.Name, sa, recNS) {
+		t.Error("the rollback records Role is not bound to the expander")
 	}
 	var cr rbacv1.ClusterRole
 	objs.get(t, "ClusterRole", "", "archfit-expander", &cr)

@@ -88,12 +88,21 @@ func TestBasePlacement(t *testing.T) {
 		}
 	}
 
-	// RBAC: update pods, watch namespaces, its Lease, Events.
+	// The shipped mode is DryRun: moves are an operator's decision.
+	if mode, _ := flagValue(c.Args, "migration-mode"); mode != "DryRun" {
+		t.Errorf("--migration-mode=%q, want DryRun on install", mode)
+	}
+
+	// RBAC: update pods, watch namespaces, its Lease, Events; and for
+	// migration: watch nodes, patch workloads, evict, the records.
 	sa := rbacv1.Subject{Kind: "ServiceAccount", Name: spec.ServiceAccountName, Namespace: "archfit"}
 	var cr rbacv1.ClusterRole
 	objs.get(t, "ClusterRole", "", "archfit-placement", &cr)
 	for _, g := range []struct{ group, res, verb string }{
 		{"", "pods", "update"}, {"", "pods", "watch"}, {"", "pods", "list"}, {"", "namespaces", "watch"}, {"events.k8s.io", "events", "create"},
+		{"", "nodes", "watch"}, {"", "pods/eviction", "create"},
+		{"apps", "deployments", "patch"}, {"apps", "statefulsets", "patch"}, {"apps", "replicasets", "patch"},
+		{"apps", "deployments", "watch"}, {"apps", "statefulsets", "watch"}, {"apps", "replicasets", "watch"},
 	} {
 		if !grants(cr.Rules, g.group, g.res, "", g.verb) {
 			t.Errorf("ClusterRole archfit-placement cannot %s %s", g.verb, g.res)
@@ -111,6 +120,16 @@ func TestBasePlacement(t *testing.T) {
 	}
 	if !boundTo(objs, "RoleBinding", role.Name, sa, leaseNS) {
 		t.Error("the leader election Role is not bound to archfit-placement")
+	}
+	records, _ := flagValue(c.Args, "rollback-records")
+	recNS, recName, _ := strings.Cut(records, "/")
+	if recNS != leaseNS {
+		t.Fatalf("--rollback-records %q: the test expects them in %s", records, leaseNS)
+	}
+	for _, verb := range []string{"get", "list", "watch", "create", "update"} {
+		if !grants(role.Rules, "", "configmaps", recName, verb) {
+			t.Errorf("cannot %s the rollback records ConfigMap %s", verb, records)
+		}
 	}
 }
 
