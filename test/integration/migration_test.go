@@ -29,6 +29,7 @@ import (
 	migrationctl "github.com/archfit/archfit/internal/migration/controller"
 	placementapp "github.com/archfit/archfit/internal/placement/app"
 	"github.com/archfit/archfit/test/harness/kubeletsim"
+	"github.com/archfit/archfit/test/harness/placementtest"
 	"github.com/archfit/archfit/test/harness/registrytest"
 )
 
@@ -196,6 +197,32 @@ func migrationScenarios(t *testing.T, cp *controlPlane) {
 		cordon(t, cs, "mig-arm-2", false)
 		waitArchCounts(t, cs, ns, "noroom", func(m map[string]int) bool { return m["arm64"] == 2 })
 		restart(nil)
+	})
+
+	t.Run("a move whose replacement comes back on amd64 is not repeated", func(t *testing.T) {
+		// Without placement's webhook nothing constrains the replacement,
+		// and with arm64 cordoned it lands on amd64 again.
+		if err := placementtest.Uninstall(ctx, cs, ns, web); err != nil {
+			t.Fatal(err)
+		}
+		cordon(t, cs, "mig-arm-1", true)
+		cordon(t, cs, "mig-arm-2", true)
+		deploy(t, cs, ns, sc, "undone", web, 2, "0%")
+		waitArchCounts(t, cs, ns, "undone", func(m map[string]int) bool { return m["amd64"] == 2 })
+		setTarget(t, cs, ns, "undone", "100%")
+		waitWorkloadEvent(t, cs, ns, "undone", migrationctl.ReasonMoveUndone)
+		time.Sleep(2 * time.Second)
+		if n := len(workloadEvents(t, cs, ns, "undone", migrationctl.ReasonMoved)); n != 1 {
+			t.Errorf("%d moves, want 1 and then a pause", n)
+		}
+		if got := archCounts(t, cs, ns, "undone"); got["amd64"] != 2 {
+			t.Errorf("pods %v", got)
+		}
+		cordon(t, cs, "mig-arm-1", false)
+		cordon(t, cs, "mig-arm-2", false)
+		if err := srv.Install(ctx, cs, ns, web); err != nil {
+			t.Fatal(err)
+		}
 	})
 
 	t.Run("a PodDisruptionBudget holds: evictions wait until it allows one", func(t *testing.T) {

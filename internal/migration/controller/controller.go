@@ -67,6 +67,7 @@ const (
 	ReasonMoved         = "ArchFitMoved"
 	ReasonMoveBlocked   = "ArchFitMoveBlocked"
 	ReasonMoveWaiting   = "ArchFitMoveWaiting"
+	ReasonMoveUndone    = "ArchFitMoveUndone"
 	ReasonWouldMove     = "ArchFitMoveDryRun"
 )
 
@@ -111,7 +112,18 @@ type Controller struct {
 	// noted keeps an Event that describes a state (waiting, blocked,
 	// dry run) to once per state, not once per pass. Run resets it.
 	noted map[string]string
+	// moves remembers each workload's last move, to check that its
+	// replacement landed on arm64. Run resets it.
+	moves map[migration.Ref]*lastMove
 	last  atomic.Pointer[Plan]
+}
+
+// lastMove is a workload's last eviction and what became of it.
+type lastMove struct {
+	armBefore, totalBefore int
+	at                     time.Time
+	failures               int
+	retryAt                time.Time
 }
 
 // New builds the controller. workloads' listers must be synced before Run;
@@ -173,6 +185,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		return fmt.Errorf("migration: pod and node informers did not sync")
 	}
 	c.noted = map[string]string{}
+	c.moves = map[migration.Ref]*lastMove{}
 	logger := klog.FromContext(ctx)
 	logger.Info("migration controller running", "mode", c.o.Mode, "interval", c.o.Interval, "evictionsPerMinute", c.o.EvictionsPerMinute)
 	t := time.NewTicker(c.o.Interval)
@@ -455,9 +468,17 @@ func (c *Controller) rebalance(ctx context.Context, g *group, nodes map[string]*
 		if w.Next {
 			_ = c.annotate(ctx, w, map[string]*string{migration.NextAnnotation: nil})
 		}
+		if !busy {
+			delete(c.moves, w.Ref)
+		}
 		return
 	}
 	if !moving {
+		if w.Next {
+			// Left by an earlier Enabled run: placement must stop
+			// narrowing what nothing moves any more.
+			_ = c.annotate(ctx, w, map[string]*string{migration.NextAnnotation: nil})
+		}
 		n := min(need, len(cands))
 		saving := 0.0
 		for i := 0; i < n; i++ {
@@ -465,6 +486,9 @@ func (c *Controller) rebalance(ctx context.Context, g *group, nodes map[string]*
 		}
 		c.note(w, corev1.EventTypeNormal, ReasonWouldMove, "dryrun", fmt.Sprint(n),
 			fmt.Sprintf("DryRun: would move %d pod(s) to arm64 (%d of %d on arm64 now, target %d%%), saving %.2f per month; set --migration-mode=Enabled to move them", n, arm, total, percent, saving))
+		return
+	}
+	if c.undone(w, arm, total, busy) {
 		return
 	}
 	best := cands[order[0]]
@@ -499,6 +523,14 @@ func (c *Controller) rebalance(ctx context.Context, g *group, nodes map[string]*
 	case err == nil:
 		c.metrics.Evictions.WithLabelValues("move", "evicted").Inc()
 		plan.Moved = append(plan.Moved, best)
+		if c.moves != nil {
+			m := c.moves[w.Ref]
+			if m == nil {
+				m = &lastMove{}
+				c.moves[w.Ref] = m
+			}
+			m.armBefore, m.totalBefore, m.at = arm, total, c.o.Now()
+		}
 		if room {
 			for _, nf := range nodes {
 				if nf.arch == migration.ARM64 && nf.ready && nf.freeMilli >= cpu && nf.freeMem >= mem {
@@ -523,6 +555,39 @@ func (c *Controller) rebalance(ctx context.Context, g *group, nodes map[string]*
 		c.metrics.Evictions.WithLabelValues("move", "error").Inc()
 		klog.FromContext(ctx).Error(err, "migration: evicting pod", "pod", klog.KObj(pod))
 	}
+}
+
+// undone reports whether the workload must wait: its last move's
+// replacement came back onto a dearer arch (placement's webhook down or
+// not installed, or the pod out of its scope), so moving again would only
+// churn. It backs off, doubling, up to an hour, and says so once per
+// failure.
+func (c *Controller) undone(w migration.Workload, arm, total int, busy bool) bool {
+	m := c.moves[w.Ref]
+	if m == nil || busy {
+		return m != nil && busy
+	}
+	now := c.o.Now()
+	if m.armBefore >= 0 && total < m.totalBefore && now.Sub(m.at) < 10*c.o.Interval {
+		return true // the replacement is not created yet
+	}
+	if m.armBefore >= 0 {
+		if arm > m.armBefore {
+			delete(c.moves, w.Ref)
+			return false
+		}
+		m.failures++
+		m.armBefore = -1
+		back := min(10*c.o.Interval<<min(m.failures-1, 12), time.Hour)
+		m.retryAt = now.Add(back)
+		c.event(w, corev1.EventTypeWarning, ReasonMoveUndone, "Migrate", fmt.Sprintf(
+			"the last pod moved did not come back on arm64 (%d on arm64 before and after); not moving for %v. Is archfit-placement's webhook installed and the workload in its scope?", arm, back))
+	}
+	if now.Before(m.retryAt) {
+		return true
+	}
+	delete(c.moves, w.Ref)
+	return false
 }
 
 func (c *Controller) evict(ctx context.Context, p *corev1.Pod) error {
