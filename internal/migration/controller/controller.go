@@ -272,17 +272,24 @@ func (c *Controller) Pass(ctx context.Context, podLister corelisters.PodLister, 
 		return ""
 	}
 	moving := c.o.Mode == ModeEnabled
+	paused := 0
 	for _, r := range refs {
 		g := groups[r]
 		failing := c.rollback(ctx, g, archOf, plan)
 		c.ramp(ctx, g, failing)
 		c.rebalance(ctx, g, nodes, cheapestARM, moving, plan)
+		if g.w.Paused != "" {
+			paused++
+		}
 	}
 	for _, m := range plan.Movable {
 		plan.SavingPerMonth += m.SavingPerMonth
 	}
 	c.metrics.WouldMove.Set(float64(len(plan.Movable)))
 	c.metrics.SavingLeft.Set(plan.SavingPerMonth)
+	c.metrics.Paused.Set(float64(paused))
+	klog.FromContext(ctx).V(2).Info("migration pass", "mode", c.o.Mode, "workloads", len(refs), "movable", len(plan.Movable),
+		"savingPerMonth", plan.SavingPerMonth, "moved", len(plan.Moved), "rollbacks", len(plan.Rollbacks), "paused", paused)
 	c.last.Store(plan)
 	return plan
 }

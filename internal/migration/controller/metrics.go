@@ -9,6 +9,7 @@ type Metrics struct {
 	Steps      prometheus.Counter
 	WouldMove  prometheus.Gauge
 	SavingLeft prometheus.Gauge
+	Paused     prometheus.Gauge
 	Passes     prometheus.Counter
 	APIErrors  prometheus.Counter
 }
@@ -36,6 +37,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "archfit_migration_saving_available_per_month",
 			Help: "What moving archfit_migration_movable_pods would save per month, in the price table's currency.",
 		}),
+		Paused: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "archfit_migration_paused_workloads",
+			Help: "Workloads whose ramp and moves are paused (archfit.dev/arm64-paused), by a rollback or by hand, as the last pass found them.",
+		}),
 		Passes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "archfit_migration_passes_total",
 			Help: "Passes of the migration controller over the cluster's pods.",
@@ -45,6 +50,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Failed writes (annotations, records, evictions other than a PDB's refusal); retried on the next pass.",
 		}),
 	}
-	reg.MustRegister(m.Evictions, m.Rollbacks, m.Steps, m.WouldMove, m.SavingLeft, m.Passes, m.APIErrors)
+	reg.MustRegister(m.Evictions, m.Rollbacks, m.Steps, m.WouldMove, m.SavingLeft, m.Paused, m.Passes, m.APIErrors)
 	return m
 }
