@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/archfit/archfit/expander/app"
 	"github.com/archfit/archfit/expander/protos"
+	"github.com/archfit/archfit/internal/migration"
 	"github.com/archfit/archfit/internal/resolverflags"
 	"github.com/archfit/archfit/plugins/apis/config"
 	"github.com/archfit/archfit/test/harness/registrytest"
@@ -34,8 +37,11 @@ func expanderScenarios(t *testing.T, cp *controlPlane) {
 	t.Cleanup(reg.Close)
 	private := registrytest.New()
 	t.Cleanup(private.Close)
+	multiDigest, err := reg.PushIndex("app/multi:1", []string{"linux/amd64", "linux/arm64"}, false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, err := range []error{
-		second(reg.PushIndex("app/multi:1", []string{"linux/amd64", "linux/arm64"}, false, false)),
 		second(reg.PushImage("app/arm:1", "linux/arm64", false)),
 		second(private.PushIndex("team/api:1", []string{"linux/amd64", "linux/arm64"}, false, false)),
 	} {
@@ -115,6 +121,24 @@ func expanderScenarios(t *testing.T, cp *controlPlane) {
 		sort.Strings(out)
 		return out
 	}
+
+	t.Run("a rollback record keeps a multi-arch image off arm64 groups", func(t *testing.T) {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "recorded", Namespace: "scaleup"},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: reg.Host + "/app/multi:1"}}}}
+		if got := ask(t, pod, [2]string{"ng-amd64", "amd64"}, [2]string{"ng-arm64", "arm64"}); strings.Join(got, ",") != "ng-arm64" {
+			t.Fatalf("before any record: %v, want ng-arm64", got)
+		}
+		if _, err := cs.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "archfit"}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+		rec, _ := json.Marshal([]migration.Record{{Arch: "arm64", Reason: migration.ReasonExecFormatError, Image: reg.Host + "/app/multi:1", Workload: "Deployment/scaleup/web"}})
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "archfit-rollbacks", Namespace: "archfit"}, Data: map[string]string{migration.Key(multiDigest): string(rec)}}
+		if _, err := cs.CoreV1().ConfigMaps("archfit").Create(context.Background(), cm, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = cs.CoreV1().ConfigMaps("archfit").Delete(context.Background(), cm.Name, metav1.DeleteOptions{}) }()
+		pollAnswer(t, func() []string { return ask(t, pod, [2]string{"ng-amd64", "amd64"}, [2]string{"ng-arm64", "arm64"}) }, "[ng-amd64]")
+	})
 
 	t.Run("a veto is explained in an Event on the pod", func(t *testing.T) {
 		pod := createPendingPod(t, cs, "scaleup", "edge", reg.Host+"/app/arm:1", "")
