@@ -34,11 +34,22 @@ pods placed on an arch their images lack (would-be exec format errors), pods
 CA stranded, expansion options sized for pods that cannot run there, nodes
 and cost per hour, and archfit's saving over the first run.
 
+A last run, migration, starts another workload on amd64 and gives it an arm64
+ramp over compressed time (seconds for days): archfit-placement's migration
+controller moves its pods through the Eviction API, placement constrains
+their replacements to arm64, one image that claims arm64 but dies there with
+exec format error is rolled back, and cluster-autoscaler's scale-down removes
+the amd64 nodes left underused. It reports cost before and after against the
+cheapest safe placement, pods moved, ramp steps, rollbacks and nodes removed.
+
 Cluster-autoscaler's loop is simulated as CA 1.36.1 runs it: pending pods that
 its scheduling simulation fits on existing nodes get no scale-up, each node
 group's option holds the pods its template node takes, the node count is a
 binpacking estimate, and least-waste and priority are computed as CA does;
-it is not CA. Progress goes to stderr; the report to stdout.`,
+scale-down removes nodes under 50% utilization whose pods fit elsewhere,
+empty ones together and others drained one at a time, with CA's minutes
+compressed into one-second loops; it is not CA. Progress goes to stderr; the
+report to stdout.`,
 		Example: `  archfit demo
   archfit demo --size 60 --mix multi:50,amd64:40,arm64:10 -o json
   archfit demo --price-table my-prices.yaml --amd64-instance-type c6i.xlarge --arm64-instance-type c7g.xlarge`,
@@ -78,7 +89,7 @@ it is not CA. Progress goes to stderr; the report to stdout.`,
 	f.StringVar(&o.ARM64Type, "arm64-instance-type", o.ARM64Type, "instance type of the arm64 node group")
 	f.IntVar(&o.InitialAMD64, "initial-amd64-nodes", o.InitialAMD64, "amd64 nodes before the workload arrives")
 	f.IntVar(&o.InitialARM64, "initial-arm64-nodes", o.InitialARM64, "arm64 nodes before the workload arrives")
-	f.StringSliceVar(&o.Runs, "runs", o.Runs, "runs to compare: default (default scheduler + least-waste), default-priority (default scheduler + priority, arm64 first), pinned-priority (the same, single-arch pods pinned to their arch by hand), archfit-unplaced (archfit-scheduler and archfit-expander, pods opted out of placement), archfit (all three parts)")
+	f.StringSliceVar(&o.Runs, "runs", o.Runs, "runs to compare: default (default scheduler + least-waste), default-priority (default scheduler + priority, arm64 first), pinned-priority (the same, single-arch pods pinned to their arch by hand), archfit-unplaced (archfit-scheduler and archfit-expander, pods opted out of placement), archfit (all three parts), migration (a running workload moved to arm64 over compressed time, with a rollback and CA's scale-down)")
 	f.BoolVar(&verbose, "verbose", false, "show the embedded components' logs")
 	f.Int64Var(&o.Seed, "seed", o.Seed, "seed for cluster-autoscaler's random tie-breaking between equally wasteful groups")
 	return cmd
@@ -147,7 +158,67 @@ func printReport(w io.Writer, r *demo.Report) {
 			}
 		}
 	}
+	if r.Migration != nil {
+		printMigration(w, r.Migration, r.Currency)
+	}
 	fmt.Fprintf(w, "\nRandom tie-breaks seeded with %d; took %.1fs.\n", r.Seed, r.DurationSec)
+}
+
+func printMigration(w io.Writer, m *demo.MigrationReport, currency string) {
+	state := fmt.Sprintf("settled in %.1fs", m.DurationSec)
+	if !m.Settled {
+		state = fmt.Sprintf("NOT settled at the time bound, %.1fs", m.DurationSec)
+	}
+	fmt.Fprintf(w, "\nMigration run (namespace %s): archfit.dev/arm64-target %q on every Deployment, its seconds standing for days; %s:\n", m.Namespace, m.Ramp, state)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DEPLOYMENT\tIMAGE\tINDEX LISTS\tRUNS ON\tREPLICAS\tSTEP\tPODS BY ARCH BEFORE\tAFTER\tRUNNING\tMOVED\tPAUSED")
+	for _, x := range m.Workloads {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d/%d (%d%%)\t%s\t%s\t%d\t%d\t%s\n", x.Name, x.Image, strings.Join(x.ClaimedPlatforms, ","), strings.Join(x.RunsOn, ","),
+			x.Replicas, x.Step, x.Steps, x.Percent, kv(x.PodsByArchBefore), kv(x.PodsByArchAfter), x.Running, x.Moved, dash(x.Paused))
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "\tNODES\tPODS BY ARCH\t%s/HOUR\n", currency)
+	fmt.Fprintf(tw, "before\t%s\t%s\t%.4f\n", kv(m.NodesByGroupBefore), kv(m.PodsByArchBefore), m.CostPerHourBefore)
+	fmt.Fprintf(tw, "after\t%s\t%s\t%.4f\n", kv(m.NodesByGroupAfter), kv(m.PodsByArchAfter), m.CostPerHourAfter)
+	fmt.Fprintf(tw, "cheapest safe\t%s\t%s\t%.4f\n", kv(m.CheapestSafe.NodesByGroup), kv(m.CheapestSafe.PodsByArch), m.CheapestSafe.CostPerHour)
+	tw.Flush()
+	fmt.Fprintf(w, "\nSaving: %.2f%% of the cost per hour before; the steady state costs %.2f%% above the cheapest safe placement (each pod on the cheapest arch its binaries run on, packed by CA's estimate).\n",
+		m.SavingPercent, m.AboveCheapestPercent)
+	fmt.Fprintf(w, "Pods moved by the migration controller: %d (%d ArchFitMoved Events); ramp steps taken: %d; pods pending at the end: %d.\n", m.PodsMoved, m.MovedEvents, m.RampSteps, m.PendingPods)
+	if len(m.Rollbacks) > 0 {
+		fmt.Fprintln(w, "Rollbacks (ConfigMap archfit/archfit-rollbacks):")
+		for _, r := range m.Rollbacks {
+			end := "its workload is not this run's"
+			for _, x := range m.Workloads {
+				if strings.HasSuffix(r.Workload, "/"+x.Name) {
+					end = fmt.Sprintf("%s ended with %d pods on %s, %d of %d Running", x.Name, x.PodsByArchAfter[r.Arch], r.Arch, x.Running, x.Replicas)
+				}
+			}
+			fmt.Fprintf(w, "  %s (%s) does not run on %s: %s, found in %s; %s\n", r.Image, r.Digest, r.Arch, r.Reason, r.Workload, end)
+		}
+	}
+	var empty, drained []string
+	for _, n := range m.ScaledDown {
+		if n.Drained {
+			drained = append(drained, fmt.Sprintf("%s: %d pods, %.0f%% utilized", n.Node, n.Pods, n.Utilization))
+			continue
+		}
+		empty = append(empty, n.Node)
+	}
+	fmt.Fprintf(w, "Scaled down by CA's simulation: %d empty%s, %d drained%s", len(empty), list(empty), len(drained), list(drained))
+	if m.ScaleDownFailures > 0 {
+		fmt.Fprintf(w, "; %d drains given up", m.ScaleDownFailures)
+	}
+	fmt.Fprintln(w, ".")
+}
+
+func list(items []string) string {
+	if len(items) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(items, ", ") + ")"
 }
 
 // options is a loop's expansion options: group, pods, nodes, and how many

@@ -31,6 +31,9 @@ type simNode struct {
 	node     *corev1.Node
 	cpu, mem int64 // requested milli-CPU and bytes
 	pods     int
+	// list holds the pods counted, for scale-down, which must find each
+	// one a place elsewhere.
+	list []*corev1.Pod
 }
 
 func newSimNode(n *corev1.Node, bound []*corev1.Pod) *simNode {
@@ -46,6 +49,7 @@ func (s *simNode) add(p *corev1.Pod) {
 	s.cpu += cpu
 	s.mem += mem
 	s.pods++
+	s.list = append(s.list, p)
 }
 
 // podRequests is what NodeResourcesFit's PreFilter computes for a pod and

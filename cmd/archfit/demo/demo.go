@@ -4,7 +4,11 @@
 // all on loopback in this process, and runs one workload several times side
 // by side: under the default scheduler with CA's least-waste expander; under
 // the default scheduler with single-arch pods pinned to their arch by hand
-// and CA's priority expander; and under archfit.
+// and CA's priority expander; and under archfit. A last run, "migration",
+// moves a running workload to arm64 over compressed time with
+// archfit-placement's migration controller, rolls back an image that breaks
+// there, and lets the simulated cluster-autoscaler scale the emptied amd64
+// nodes down.
 //
 // Cluster-autoscaler itself is not available here, so its loop is
 // simulated as CA 1.36.1 runs it (casim.go): pending pods that CA's
@@ -53,13 +57,14 @@ type Options struct {
 	AMD64Type    string // instance type of the amd64 node group
 	ARM64Type    string // instance type of the arm64 node group
 	InitialAMD64 int    // nodes of each group before the workload arrives
-	InitialARM64 int
-	Seed         int64 // CA breaks least-waste ties at random; this seeds it
+	InitialARM64 int    // (the migration run sizes its own start)
+	Seed         int64  // CA breaks least-waste ties at random; this seeds it
 	// Runs to compare, in order, from "default" (default scheduler + CA
 	// least-waste), "default-priority" (default scheduler + CA priority,
 	// arm64 first), "pinned-priority" (the same, with single-arch pods
 	// pinned to their arch by hand) and "archfit". Savings compare archfit
-	// with the first.
+	// with the first. "migration" runs a workload of its own (migration.go),
+	// reported in Report.Migration rather than in Runs.
 	Runs     []string
 	Progress io.Writer
 	Logf     func(string, ...any)
@@ -68,7 +73,7 @@ type Options struct {
 // Defaults are what `archfit demo` runs without flags.
 func Defaults() Options {
 	return Options{Size: 30, Mix: Mix{Multi: 70, AMD64: 20, ARM64: 10}, AMD64Type: "m6i.xlarge", ARM64Type: "m7g.xlarge",
-		InitialAMD64: 2, InitialARM64: 1, Seed: 1, Runs: []string{"default", "pinned-priority", "archfit-unplaced", "archfit"}}
+		InitialAMD64: 2, InitialARM64: 1, Seed: 1, Runs: []string{"default", "pinned-priority", "archfit-unplaced", "archfit", "migration"}}
 }
 
 // Report is the demo's result; its JSON form is a contract.
@@ -80,6 +85,8 @@ type Report struct {
 	Simulation     string      `json:"simulation"`
 	Seed           int64       `json:"seed"`
 	DurationSec    float64     `json:"durationSeconds"`
+	// Migration is the migration run's outcome; nil without that run.
+	Migration *MigrationReport `json:"migration,omitempty"`
 }
 
 // RunReport is one run's outcome.
@@ -179,7 +186,11 @@ type env struct {
 	prices   *cost.Model
 	table    *cost.Table
 	refs     map[string]string // image key → reference used in pod specs
+	digests  map[string]string // image key → digest of what was pushed
 	seq      int
+	// placement is archfit-placement, which the migration run restarts
+	// with other options.
+	placement *placementtest.Server
 }
 
 func (e *env) progress(format string, args ...any) {
@@ -196,7 +207,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Size < 3 {
 		return nil, fmt.Errorf("--size %d: want at least 3 pods", o.Size)
 	}
-	e := &env{o: o, start: time.Now(), refs: map[string]string{}}
+	e := &env{o: o, start: time.Now(), refs: map[string]string{}, digests: map[string]string{}}
 	dir, err := os.MkdirTemp("", "archfit-demo-")
 	if err != nil {
 		return nil, err
@@ -216,7 +227,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	e.prices = cost.New(e.table, nil, "")
 
-	e.progress("starting an OCI registry on loopback and pushing %d images (multi-arch, Docker manifest list, amd64-only, arm64-only, attestations)", len(images))
+	e.progress("starting an OCI registry on loopback and pushing %d images (multi-arch, Docker manifest list, amd64-only, arm64-only, attestations, one whose arm64 entry holds amd64 binaries)", len(images))
 	e.reg = registrytest.New()
 	defer e.reg.Close()
 	if err := e.pushImages(); err != nil {
@@ -268,9 +279,21 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep := &Report{Currency: e.table.Currency, Seed: o.Seed,
 		Simulation: "cluster-autoscaler is simulated as 1.36.1 runs it: pending pods that fit existing nodes under the in-tree filters are dropped, each group's option holds the pods its template takes, binpacking estimate, least-waste and priority as CA computes them; it is not CA"}
 	for _, name := range o.Runs {
-		run, ok := runSpecs[name]
-		if !ok {
+		if _, ok := runSpecs[name]; !ok {
 			return nil, fmt.Errorf("unknown run %q: want one of %s", name, strings.Join(runNames(), ", "))
+		}
+	}
+	for i, name := range o.Runs {
+		run := runSpecs[name]
+		if run.migration {
+			mr, ups, err := e.migrate(ctx, run, i == len(o.Runs)-1)
+			if err != nil {
+				return nil, fmt.Errorf("%s run: %w", run.name, err)
+			}
+			rep.Migration = mr
+			rep.ScaleUps = append(rep.ScaleUps, ups...)
+			rep.Simulation += "; " + scaleDownSimulation()
+			continue
 		}
 		rr, ups, err := e.run(ctx, run)
 		if err != nil {
@@ -301,9 +324,9 @@ func (e *env) pushImages() error {
 		im := images[k]
 		var err error
 		if len(im.platforms) == 1 {
-			_, err = e.reg.PushImage(im.repoTag, im.platforms[0], im.docker)
+			e.digests[k], err = e.reg.PushImage(im.repoTag, im.platforms[0], im.docker)
 		} else {
-			_, err = e.reg.PushIndex(im.repoTag, im.platforms, im.docker, im.attest)
+			e.digests[k], err = e.reg.PushIndex(im.repoTag, im.platforms, im.docker, im.attest)
 		}
 		if err != nil {
 			return fmt.Errorf("push %s: %w", im.repoTag, err)
@@ -336,11 +359,8 @@ func (e *env) startPlacement(ctx context.Context, dir string) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := srv.Up(ctx, func(o *placementapp.Options) {
-		o.InsecureRegistries = []string{e.reg.Host}
-		o.DockerHubMirror = e.reg.Host
-		o.LeaderElect = false
-	}); err != nil {
+	e.placement = srv
+	if err := srv.Up(ctx, e.placementOptions(nil)); err != nil {
 		return nil, err
 	}
 	if err := srv.Install(ctx, e.cp.Client, probeNS, e.refs["api"]); err != nil {
@@ -348,6 +368,28 @@ func (e *env) startPlacement(ctx context.Context, dir string) (func(), error) {
 		return nil, err
 	}
 	return func() { _ = srv.Down() }, nil
+}
+
+// placementOptions are placement's shipped options with the demo's
+// registry, changed further by change when it is not nil.
+func (e *env) placementOptions(change func(*placementapp.Options)) func(*placementapp.Options) {
+	return func(o *placementapp.Options) {
+		o.InsecureRegistries = []string{e.reg.Host}
+		o.DockerHubMirror = e.reg.Host
+		o.LeaderElect = false
+		if change != nil {
+			change(o)
+		}
+	}
+}
+
+// restartPlacement stops archfit-placement and starts it again on the same
+// address, which the webhook configuration names, with change applied.
+func (e *env) restartPlacement(ctx context.Context, change func(*placementapp.Options)) error {
+	if err := e.placement.Down(); err != nil {
+		return fmt.Errorf("stopping archfit-placement: %w", err)
+	}
+	return e.placement.Up(ctx, e.placementOptions(change))
 }
 
 func (e *env) startExpander(ctx context.Context, dir string) (*grpc.ClientConn, func(), error) {

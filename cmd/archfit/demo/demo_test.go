@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/archfit/archfit/internal/migration"
 )
 
 // TestDemoInvariants runs the whole demo (real control plane, scheduler,
@@ -64,8 +66,10 @@ func TestDemoInvariants(t *testing.T) {
 			continue
 		}
 		archfitUps++
-		if u.Chosen != "" && !slices.Contains(u.Expander, u.Chosen) {
-			t.Errorf("archfit run grew %s, which the expander did not return (%v)", u.Chosen, u.Expander)
+	}
+	for _, u := range rep.ScaleUps {
+		if (u.Run == "archfit" || u.Run == "migration") && u.Chosen != "" && !slices.Contains(u.Expander, u.Chosen) {
+			t.Errorf("%s run grew %s, which the expander did not return (%v)", u.Run, u.Chosen, u.Expander)
 		}
 	}
 	if archfitUps == 0 {
@@ -95,6 +99,8 @@ func TestDemoInvariants(t *testing.T) {
 		}
 	}
 
+	checkMigration(t, rep.Migration)
+
 	// The -o json contract.
 	b, err := json.Marshal(rep)
 	if err != nil {
@@ -113,6 +119,25 @@ func TestDemoInvariants(t *testing.T) {
 			Chosen     *string  `json:"chosen"`
 			LeastWaste *string  `json:"leastWaste"`
 		} `json:"scaleUps"`
+		Migration *struct {
+			CostPerHourBefore *float64 `json:"costPerHourBefore"`
+			CostPerHourAfter  *float64 `json:"costPerHourAfter"`
+			CheapestSafe      struct {
+				CostPerHour *float64 `json:"costPerHour"`
+			} `json:"cheapestSafe"`
+			PodsMoved *int `json:"podsMoved"`
+			Rollbacks []struct {
+				Digest   string `json:"digest"`
+				Image    string `json:"image"`
+				Arch     string `json:"arch"`
+				Reason   string `json:"reason"`
+				Workload string `json:"workload"`
+			} `json:"rollbacks"`
+			ScaledDown []struct {
+				Node    string `json:"node"`
+				Drained *bool  `json:"drained"`
+			} `json:"scaledDown"`
+		} `json:"migration"`
 	}
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)
@@ -138,6 +163,97 @@ func TestDemoInvariants(t *testing.T) {
 			t.Errorf("scaleUps[%d] in JSON %+v, want the report's %v %q %q", i, d, u.Pods, u.Chosen, u.LeastWaste)
 		}
 	}
+	if m, d := rep.Migration, doc.Migration; d == nil || d.CostPerHourBefore == nil || *d.CostPerHourBefore != m.CostPerHourBefore ||
+		d.CostPerHourAfter == nil || *d.CostPerHourAfter != m.CostPerHourAfter || d.CheapestSafe.CostPerHour == nil || *d.CheapestSafe.CostPerHour != m.CheapestSafe.CostPerHour ||
+		d.PodsMoved == nil || *d.PodsMoved != m.PodsMoved || len(d.Rollbacks) != len(m.Rollbacks) || len(d.ScaledDown) != len(m.ScaledDown) {
+		t.Errorf("migration in JSON differs from the report: %s", b)
+	} else {
+		for i, r := range m.Rollbacks {
+			if x := d.Rollbacks[i]; x.Digest != r.Digest || x.Image != r.Image || x.Arch != r.Arch || x.Reason != r.Reason || x.Workload != r.Workload {
+				t.Errorf("rollbacks[%d] in JSON %+v, want %+v", i, x, r)
+			}
+		}
+		for i, n := range m.ScaledDown {
+			if x := d.ScaledDown[i]; x.Node != n.Node || x.Drained == nil || *x.Drained != n.Drained {
+				t.Errorf("scaledDown[%d] in JSON %+v, want %+v", i, x, n)
+			}
+		}
+	}
+}
+
+// checkMigration checks what the migration run claims: the workloads that
+// run on arm64 end at their final share, the one whose image lies about
+// arm64 is rolled back (one record, no pod left there, all Running,
+// paused), amd64 nodes are scaled down and the cost falls.
+func checkMigration(t *testing.T, m *MigrationReport) {
+	t.Helper()
+	if m == nil {
+		t.Fatal("no migration report")
+	}
+	if !m.Settled || m.PendingPods != 0 {
+		t.Errorf("migration run not settled (%v) or %d pods pending", m.Settled, m.PendingPods)
+	}
+	var liars []MigrationWorkload
+	for _, w := range m.Workloads {
+		lies := slices.Contains(w.ClaimedPlatforms, "linux/arm64") && !slices.Contains(w.RunsOn, "arm64")
+		placed := 0
+		for _, n := range w.PodsByArchAfter {
+			placed += n
+		}
+		if placed != w.Replicas || w.Running != w.Replicas || w.OnFailingArch != 0 {
+			t.Errorf("%s: %d of %d replicas placed, %d Running, %d on an arch its binaries do not run on", w.Name, placed, w.Replicas, w.Running, w.OnFailingArch)
+		}
+		if lies {
+			liars = append(liars, w)
+			continue
+		}
+		arm := w.PodsByArchAfter["arm64"]
+		if w.Paused != "" || w.Step != w.Steps || migration.Below(arm, w.Replicas, w.FinalPercent) || !w.Reached {
+			t.Errorf("%s: step %d of %d, %d of %d on arm64, paused %q; want the final step, at its final %d%%", w.Name, w.Step, w.Steps, arm, w.Replicas, w.Paused, w.FinalPercent)
+		}
+		if w.FinalPercent == 100 && arm != w.Replicas {
+			t.Errorf("%s: %v at a 100%% target", w.Name, w.PodsByArchAfter)
+		}
+	}
+	if len(liars) != 1 {
+		t.Fatalf("want one workload whose image claims arm64 wrongly, got %+v", liars)
+	}
+	liar := liars[0]
+	if liar.PodsByArchAfter["arm64"] != 0 || liar.Paused == "" || liar.Running != liar.Replicas {
+		t.Errorf("%s: %v, %d of %d Running, paused %q; want none on arm64, all Running, paused", liar.Name, liar.PodsByArchAfter, liar.Running, liar.Replicas, liar.Paused)
+	}
+	var recs []MigrationRollback
+	for _, r := range m.Rollbacks {
+		if r.Image == liar.Image {
+			recs = append(recs, r)
+		}
+	}
+	if len(recs) != 1 || recs[0].Arch != "arm64" || recs[0].Reason != migration.ReasonExecFormatError || !strings.HasSuffix(recs[0].Workload, "/"+liar.Name) ||
+		!recs[0].WorkloadOffArch || !recs[0].WorkloadRunning {
+		t.Errorf("rollback records for %s: %+v; want exactly one, arm64, %s", liar.Image, recs, migration.ReasonExecFormatError)
+	}
+	amd64Down := false
+	for _, n := range m.ScaledDown {
+		amd64Down = amd64Down || n.Group == "ng-amd64"
+	}
+	if !amd64Down {
+		t.Errorf("no amd64 node scaled down: %+v", m.ScaledDown)
+	}
+	if !(m.CostPerHourAfter < m.CostPerHourBefore) {
+		t.Errorf("cost per hour %.4f after, %.4f before", m.CostPerHourAfter, m.CostPerHourBefore)
+	}
+	// The move metric counts the controller's moves in every namespace,
+	// the Events those in the run's: equal, nothing moved in the other
+	// runs' namespaces.
+	moved := 0
+	for _, w := range m.Workloads {
+		moved += w.Moved
+	}
+	if m.PodsMoved == 0 || m.PodsMoved != m.MovedEvents || moved != m.MovedEvents {
+		t.Errorf("pods moved: metric %d, %d ArchFitMoved Events, %d over the workloads; want equal and above 0", m.PodsMoved, m.MovedEvents, moved)
+	}
+	t.Logf("migration: %.4f → %.4f per hour (cheapest safe %.4f), %d moved, %d ramp steps, scaled down %+v",
+		m.CostPerHourBefore, m.CostPerHourAfter, m.CheapestSafe.CostPerHour, m.PodsMoved, m.RampSteps, m.ScaledDown)
 }
 
 // checkOptions checks what every simulated CA loop must hold: the options
@@ -164,7 +280,7 @@ func checkOptions(t *testing.T, u ScaleUp) {
 		if o.NodeGroup == u.Chosen && o.NodeCount != u.NodeCount {
 			t.Errorf("%s run: grew %s by %d, its option says %d", u.Run, u.Chosen, u.NodeCount, o.NodeCount)
 		}
-		if o.NodeGroup == u.Chosen && u.Run == "archfit" && len(o.WrongArchPods) > 0 {
+		if o.NodeGroup == u.Chosen && (u.Run == "archfit" || u.Run == "migration") && len(o.WrongArchPods) > 0 {
 			t.Errorf("archfit run: the expander chose %s, whose option holds pods that cannot run there: %v", o.NodeGroup, o.WrongArchPods)
 		}
 	}

@@ -35,6 +35,8 @@ type runSpec struct {
 	// configuration selects archfit-scheduler's pods), not by hand: the
 	// constraint cluster-autoscaler's own simulation then honours.
 	placement bool
+	// migration runs migrate's workload instead of the shared one.
+	migration bool
 }
 
 var runSpecs = map[string]runSpec{
@@ -45,6 +47,8 @@ var runSpecs = map[string]runSpec{
 	// archfit as it was before placement: the scheduler and the expander
 	// only, which CA's own simulation cannot see.
 	"archfit-unplaced": {name: "archfit-unplaced", scheduler: "archfit-scheduler", expander: "grpc (archfit-expander), then least-waste; no placement", strategy: "archfit"},
+	// archfit with migration enabled, moving a running workload.
+	"migration": {name: "migration", scheduler: "archfit-scheduler", expander: "grpc (archfit-expander), then least-waste", strategy: "archfit", placement: true, migration: true},
 }
 
 // runNames lists the runs a user can select, for messages.
@@ -339,7 +343,7 @@ func (e *env) autoscale(ctx context.Context, spec runSpec, total int, rng *rand.
 		if len(pending) == 0 {
 			return ups, nil
 		}
-		up, err := e.caLoop(ctx, spec, nodes, pending, rng)
+		up, err := e.caLoop(ctx, spec, nodes, pending, rng, true)
 		if err != nil {
 			return nil, err
 		}
@@ -356,9 +360,9 @@ func (e *env) autoscale(ctx context.Context, spec runSpec, total int, rng *rand.
 }
 
 // snapshot is what CA's cluster snapshot holds for a run (the run's nodes
-// in name order, with the pods bound to them) and the pods CA counts as
-// unschedulable: unbound, not being deleted, not nominated for a node, and
-// marked Unschedulable by the scheduler (kube_util's
+// in name order, with the non-terminal pods bound to them) and the pods CA
+// counts as unschedulable: unbound, not being deleted, not nominated for a
+// node, and marked Unschedulable by the scheduler (kube_util's
 // ArrangePodsBySchedulability).
 func (e *env) snapshot(ctx context.Context, run string, pods []corev1.Pod) ([]*simNode, []*corev1.Pod, error) {
 	list, err := e.cp.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: labels.Set{runLabel: run}.String()})
@@ -370,6 +374,9 @@ func (e *env) snapshot(ctx context.Context, run string, pods []corev1.Pod) ([]*s
 	var pending []*corev1.Pod
 	for i := range pods {
 		p := &pods[i]
+		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			continue // CA's scheduled-pod lister selects them away
+		}
 		if p.Spec.NodeName != "" {
 			bound[p.Spec.NodeName] = append(bound[p.Spec.NodeName], p)
 			continue
@@ -394,8 +401,9 @@ func (e *env) snapshot(ctx context.Context, run string, pods []corev1.Pod) ([]*s
 // caLoop simulates one CA loop, RunOnce to the expander: FilterOutSchedulable
 // drops the pending pods CA's simulation fits on existing nodes, the rest
 // become per-group expansion options, the expander picks one, and its
-// group grows.
-func (e *env) caLoop(ctx context.Context, spec runSpec, nodes []*simNode, pending []*corev1.Pod, rng *rand.Rand) (*ScaleUp, error) {
+// group grows. logMoves reports the first FilterOutSchedulable moves as CA
+// logs them.
+func (e *env) caLoop(ctx context.Context, spec runSpec, nodes []*simNode, pending []*corev1.Pod, rng *rand.Rand, logMoves bool) (*ScaleUp, error) {
 	run := spec.name
 	up := &ScaleUp{Run: run}
 	for _, p := range pending {
@@ -407,9 +415,11 @@ func (e *env) caLoop(ctx context.Context, spec runSpec, nodes []*simNode, pendin
 	moved, remaining := filterOutSchedulable(pending, nodes)
 	for i, m := range moved {
 		up.FitsExisting = append(up.FitsExisting, podOnNode(m))
-		if i < 5 {
+		switch {
+		case !logMoves:
+		case i < 5:
 			e.progress("%s run: [simulated CA] FilterOutSchedulable: Pod %s/%s can be moved to %s", run, m.pod.Namespace, m.pod.Name, m.node.node.Name)
-		} else if i == 5 {
+		case i == 5:
 			e.progress("%s run: [simulated CA] FilterOutSchedulable: and %d more", run, len(moved)-5)
 		}
 	}

@@ -42,11 +42,15 @@ type image struct {
 	docker    bool // a Docker manifest list rather than an OCI index
 	attest    bool // BuildKit attestation entries
 	hub       bool // referenced by its Docker Hub short name (served by the mirror)
+	// failsOn are platforms the index claims whose binaries are built for
+	// another arch, so that they die with exec format error there: a
+	// broken cross-build, which no registry lookup can tell.
+	failsOn []string
 }
 
 // The field's mix: multi-arch images from upstream (some with attestations,
-// some as Docker manifest lists), a legacy amd64-only service, and an
-// arm64-only edge image.
+// some as Docker manifest lists), a legacy amd64-only service, an
+// arm64-only edge image, and a vendor's index that claims arm64 wrongly.
 var images = map[string]image{
 	"web":     {repoTag: "library/nginx:1.27", platforms: []string{"linux/amd64", "linux/arm64", "linux/arm/v7"}, attest: true, hub: true},
 	"api":     {repoTag: "team/api:2.4", platforms: []string{"linux/amd64", "linux/arm64"}, docker: true},
@@ -54,6 +58,9 @@ var images = map[string]image{
 	"billing": {repoTag: "legacy/billing:7", platforms: []string{"linux/amd64"}},
 	"reports": {repoTag: "legacy/reports:3", platforms: []string{"linux/amd64"}},
 	"sensor":  {repoTag: "edge/sensor-gw:1", platforms: []string{"linux/arm64"}},
+	// The migration run's liar: an index for amd64 and arm64 whose arm64
+	// entry holds amd64 binaries.
+	"liar": {repoTag: "vendor/ledger:5", platforms: []string{"linux/amd64", "linux/arm64"}, failsOn: []string{"linux/arm64"}},
 }
 
 // workload is one Deployment or Job.
