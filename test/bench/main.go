@@ -37,7 +37,7 @@ func main() {
 		outcome        = flag.Int("outcome-size", 60, "pods in the outcome workload")
 		gobench        = flag.String("gobench", "", "file with `go test -bench` output to summarise")
 		profile        = flag.String("cpuprofile", "bin/archfit-throughput.pprof", "CPU profile of the archfit throughput run")
-		skip           = flag.String("skip", "", "comma-separated sections to skip: throughput,expander,resolver,placement,outcome")
+		skip           = flag.String("skip", "", "comma-separated sections to skip: throughput,expander,resolver,placement,outcome,migration")
 		verbose        = flag.Bool("verbose", false, "show the embedded components' logs")
 		pinned         = flag.String("pinned-order", "DAADADDADAAD", "order of the throughput rounds for pods of ReplicaSets whose single-arch ones are pinned to their arch by a nodeSelector, so that both profiles place every pod correctly (the goal's workload), in blocks of four with two of each profile: D default-scheduler, A archfit-scheduler; empty skips them")
 		order          = flag.String("order", "", "order of the throughput rounds for the same pods without pins, which the default profile places on the wrong arch 13% of the time, as for -pinned-order; empty (the default, to keep a cold make bench under 15 minutes) skips them")
@@ -45,6 +45,10 @@ func main() {
 		placementPods  = flag.Int("placement-pods", 1000, "pods created per round in the placement benchmark")
 		placementOrder = flag.String("placement-order", "WOOWOWWOFOOF", "order of the placement benchmark's rounds: W with archfit-placement's webhook configuration installed, F with a floor webhook (decode, one-op patch) in its place, O with none; blocks of four, two O and two of W or F")
 		floor          = flag.String("floor-order", "", "order of the throughput rounds that measure the framework's floor: the pinned pods with default-scheduler (D) and with the default profile plus a Score plugin that does nothing (N), in blocks of four with two of each; empty (the default) skips them")
+		migWorkloads   = flag.Int("migration-workloads", 50, "Deployments in the migration benchmark")
+		migReplicas    = flag.Int("migration-replicas", 20, "replicas per Deployment in the migration benchmark")
+		migFast        = flag.Duration("migration-window", time.Minute, "longest the migration benchmark moves pods with the eviction limit lifted")
+		migDefault     = flag.Duration("migration-default-window", 2*time.Minute, "how long the migration benchmark moves pods at the shipped interval and eviction limit")
 	)
 	flag.Parse()
 	if !*verbose {
@@ -106,6 +110,13 @@ func main() {
 		r, err := outcomeBench(ctx, *outcome)
 		if err != nil {
 			fail("outcome", err)
+		}
+		rows = append(rows, r...)
+	}
+	if !skipped["migration"] {
+		r, err := migrationBench(ctx, migrationSizes{workloads: *migWorkloads, replicas: *migReplicas, fastWindow: *migFast, defaultWindow: *migDefault})
+		if err != nil {
+			fail("migration", err)
 		}
 		rows = append(rows, r...)
 	}

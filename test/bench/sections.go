@@ -268,11 +268,11 @@ func writePolicy(dir string) string {
 }
 
 func outcomeBench(ctx context.Context, size int) ([]row, error) {
-	progress("outcome: the demo workload at %d pods, three ways", size)
+	progress("outcome: the demo workload at %d pods, three ways, then the demo's migration run", size)
 	o := demo.Defaults()
 	o.Size = size
 	o.InitialAMD64, o.InitialARM64 = 3, 2
-	o.Runs = []string{"default", "default-priority", "archfit"}
+	o.Runs = []string{"default", "default-priority", "archfit", "migration"}
 	o.Progress = os.Stderr
 	rep, err := demo.Run(ctx, o)
 	if err != nil {
@@ -284,5 +284,14 @@ func outcomeBench(ctx context.Context, size int) ([]row, error) {
 			fmt.Sprintf("%.4f %s/h, %d misplaced pods, %d pending, nodes %v", r.CostPerHour, rep.Currency, r.MisplacedPods, r.PendingPods, r.NodesByGroup), ""})
 	}
 	rows = append(rows, row{"outcome", "archfit saving vs default + least-waste", fmt.Sprintf("%.2f%% (seed %d)", rep.SavingsPercent, rep.Seed), "0 misplaced pods"})
+	if m := rep.Migration; m != nil {
+		rows = append(rows,
+			row{"outcome", fmt.Sprintf("migration (its own workload, ramp %q): steady state against the cheapest safe placement", m.Ramp),
+				fmt.Sprintf("%.4f %s/h after, cheapest safe %.4f %s/h (after %+.2f%% above it); nodes %v, cheapest safe %v; settled %v",
+					m.CostPerHourAfter, rep.Currency, m.CheapestSafe.CostPerHour, rep.Currency, m.AboveCheapestPercent, m.NodesByGroupAfter, m.CheapestSafe.NodesByGroup, m.Settled), "—"},
+			row{"outcome", "migration: before → after",
+				fmt.Sprintf("%.4f → %.4f %s/h (saving %.2f%%); pods by arch %v → %v; %d pods moved, %d rollbacks, %d pending, %.0f s",
+					m.CostPerHourBefore, m.CostPerHourAfter, rep.Currency, m.SavingPercent, m.PodsByArchBefore, m.PodsByArchAfter, m.PodsMoved, len(m.Rollbacks), m.PendingPods, m.DurationSec), "—"})
+	}
 	return rows, nil
 }
