@@ -117,27 +117,48 @@ func formatDuration(d time.Duration) string {
 	return d.String()
 }
 
-// StepState is a parsed StepAnnotation.
+// StepState is a parsed StepAnnotation: the step in force, since when,
+// and the target it is a step of.
 type StepState struct {
 	Index int
 	Since time.Time
+	// Of is the target (Target.String()) the step belongs to, so that a
+	// changed target starts its ramp again rather than inherit the old
+	// one's clock.
+	Of string
 }
 
-// ParseStep parses StepAnnotation; a missing or malformed value is step 0
-// with no start time.
+// ParseStep parses StepAnnotation ("1 2026-11-27T10:00:00Z 20%, 50% after
+// 7d"); a missing or malformed value is step 0 with no start time.
 func ParseStep(s string) StepState {
-	idx, since, _ := strings.Cut(s, " ")
+	idx, rest, _ := strings.Cut(s, " ")
+	since, of, _ := strings.Cut(rest, " ")
 	i, err := strconv.Atoi(idx)
 	if err != nil || i < 0 {
 		return StepState{}
 	}
 	t, _ := time.Parse(time.RFC3339, since)
-	return StepState{Index: i, Since: t}
+	return StepState{Index: i, Since: t, Of: of}
 }
 
 // String writes the step in StepAnnotation's format.
 func (s StepState) String() string {
-	return strconv.Itoa(s.Index) + " " + s.Since.UTC().Format(time.RFC3339)
+	out := strconv.Itoa(s.Index) + " " + s.Since.UTC().Format(time.RFC3339)
+	if s.Of != "" {
+		out += " " + s.Of
+	}
+	return out
+}
+
+// StepOf reads StepAnnotation for this target: the step recorded for
+// another target (the annotation was changed since) is step 0, not yet
+// started.
+func (t Target) StepOf(annotation string) StepState {
+	st := ParseStep(annotation)
+	if st.Of != t.String() {
+		return StepState{}
+	}
+	return st
 }
 
 // Percent is the share in force at step st.
@@ -153,8 +174,8 @@ func (t Target) Percent(st StepState) int {
 // step per call, so a controller that was down does not skip health
 // checks between steps.
 func (t Target) Due(st StepState, now time.Time) (StepState, bool) {
-	if st.Since.IsZero() {
-		return StepState{Index: st.Index, Since: now}, true
+	if st.Since.IsZero() || st.Of != t.String() {
+		return StepState{Index: 0, Since: now, Of: t.String()}, true
 	}
 	next := st.Index + 1
 	if next >= len(t.Steps) {
@@ -163,7 +184,7 @@ func (t Target) Due(st StepState, now time.Time) (StepState, bool) {
 	if now.Sub(st.Since) < t.Steps[next].After {
 		return st, false
 	}
-	return StepState{Index: next, Since: now}, true
+	return StepState{Index: next, Since: now, Of: t.String()}, true
 }
 
 // Below reports whether arm64 of total replicas is under percent: the

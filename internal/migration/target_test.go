@@ -85,18 +85,36 @@ func TestTargetString(t *testing.T) {
 func TestParseStep(t *testing.T) {
 	since := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 	for in, want := range map[string]StepState{
-		"1 2026-11-27T10:00:00Z":  {Index: 1, Since: since},
-		"2":                       {Index: 2},
-		"":                        {},
-		"x 2026-11-27T10:00:00Z":  {},
-		"-1 2026-11-27T10:00:00Z": {},
+		"1 2026-11-27T10:00:00Z 20%, 50% after 7d": {Index: 1, Since: since, Of: "20%, 50% after 7d"},
+		"1 2026-11-27T10:00:00Z":                   {Index: 1, Since: since},
+		"2":                                        {Index: 2},
+		"":                                         {},
+		"x 2026-11-27T10:00:00Z":                   {},
+		"-1 2026-11-27T10:00:00Z":                  {},
 	} {
-		if got := ParseStep(in); got.Index != want.Index || !got.Since.Equal(want.Since) {
+		if got := ParseStep(in); got.Index != want.Index || !got.Since.Equal(want.Since) || got.Of != want.Of {
 			t.Errorf("ParseStep(%q) = %+v, want %+v", in, got, want)
 		}
 	}
 	if got := (StepState{Index: 1, Since: since}).String(); got != "1 2026-11-27T10:00:00Z" {
 		t.Errorf("String() = %q", got)
+	}
+	st := StepState{Index: 1, Since: since, Of: "20%, 50% after 7d"}
+	if got := ParseStep(st.String()); got != st {
+		t.Errorf("round trip: %+v, want %+v", got, st)
+	}
+	// A step recorded for another target is no step of this one: a changed
+	// target starts its ramp again.
+	ramp, _ := ParseTarget("20%, 50% after 7d")
+	if got := ramp.StepOf(st.String()); got != st {
+		t.Errorf("StepOf(own step) = %+v", got)
+	}
+	other, _ := ParseTarget("30%, 50% after 7d")
+	if got := other.StepOf(st.String()); got != (StepState{}) {
+		t.Errorf("StepOf(another target's step) = %+v, want step 0 not started", got)
+	}
+	if next, due := other.Due(st, since.Add(time.Minute)); !due || next.Index != 0 || next.Of != other.String() {
+		t.Errorf("Due after a target change = %+v %v, want step 0 of the new target, now", next, due)
 	}
 }
 
@@ -136,7 +154,7 @@ func TestTargetDue(t *testing.T) {
 	if !ok || got.Index != 0 || !got.Since.Equal(start) {
 		t.Fatalf("unstarted: Due = %+v, %v; want step 0 since now", got, ok)
 	}
-	at0 := StepState{Index: 0, Since: start}
+	at0 := StepState{Index: 0, Since: start, Of: tg.String()}
 	if got, ok := tg.Due(at0, start.Add(7*day-time.Second)); ok || got != at0 {
 		t.Fatalf("a second early: Due = %+v, %v; want no change", got, ok)
 	}
@@ -150,7 +168,7 @@ func TestTargetDue(t *testing.T) {
 	if !ok || got.Index != 1 {
 		t.Fatalf("late: Due = %+v, %v; want step 1 only", got, ok)
 	}
-	last := StepState{Index: 2, Since: start}
+	last := StepState{Index: 2, Since: start, Of: tg.String()}
 	if got, ok := tg.Due(last, start.Add(365*day)); ok || got != last {
 		t.Fatalf("last step: Due = %+v, %v; want no change", got, ok)
 	}

@@ -109,7 +109,7 @@ func (w *Workloads) describe(ref Ref, obj metav1.Object) Workload {
 		out.Target, out.TargetErr = ParseTarget(spec)
 		out.HasTarget = out.TargetErr == nil
 	}
-	out.Step = ParseStep(a[StepAnnotation])
+	out.Step = out.Target.StepOf(a[StepAnnotation])
 	out.Paused = a[PausedAnnotation]
 	out.Next = a[NextAnnotation] == ARM64
 	return out

@@ -159,7 +159,7 @@ func reportMigrationScenario(t *testing.T, cp *controlPlane) {
 		Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m")}}}}}}
 	dep, err := cs.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Annotations: map[string]string{
 		migration.TargetAnnotation: "25%, 50% after 7d",
-		migration.StepAnnotation:   "1 2026-03-01T00:00:00Z",
+		migration.StepAnnotation:   "1 2026-03-01T00:00:00Z 25%, 50% after 7d",
 		migration.PausedAnnotation: "rollback: ExecFormatError on arm64",
 	}}, Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: tmpl}}, metav1.CreateOptions{})
 	if err != nil {

@@ -377,6 +377,8 @@ func (e *env) placementOptions(change func(*placementapp.Options)) func(*placeme
 		o.InsecureRegistries = []string{e.reg.Host}
 		o.DockerHubMirror = e.reg.Host
 		o.LeaderElect = false
+		// Migration prices nodes as the demo does.
+		o.PriceTable = e.o.PriceTable
 		if change != nil {
 			change(o)
 		}

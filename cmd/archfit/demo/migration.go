@@ -865,7 +865,7 @@ func (e *env) migrationState(ctx context.Context, run string, ws []workload) (*m
 			return nil, fmt.Errorf("deployment %s: %w", w.name, err)
 		}
 		s.steps, s.finalPercent = len(t.Steps), t.Steps[len(t.Steps)-1].Percent
-		step := migration.ParseStep(d.Annotations[migration.StepAnnotation])
+		step := t.StepOf(d.Annotations[migration.StepAnnotation])
 		s.step, s.percent = step.Index, t.Percent(step)
 		atFinal := s.step == len(t.Steps)-1 && s.total == w.replicas && !migration.Below(s.podsByArch[migration.ARM64], s.total, s.finalPercent)
 		s.reached = s.pending == 0 && s.total == w.replicas && (atFinal || s.paused != "")

@@ -583,7 +583,7 @@ func (rep *Report) migrate(c *cluster) {
 				if t, err := migration.ParseTarget(spec); err != nil {
 					m.TargetError = err.Error()
 				} else {
-					m.TargetPercent = t.Percent(migration.ParseStep(a[migration.StepAnnotation]))
+					m.TargetPercent = t.Percent(t.StepOf(a[migration.StepAnnotation]))
 				}
 			}
 			m.Paused = a[migration.PausedAnnotation]

@@ -99,7 +99,7 @@ func migrationFixture() (*Report, *cluster) {
 		deployments: []appsv1.Deployment{
 			{ObjectMeta: objectMeta("shop", "web", "dep-web", map[string]string{
 				migration.TargetAnnotation: "20%, 50% after 7d, 100% after 7d",
-				migration.StepAnnotation:   "1 2026-03-01T00:00:00Z",
+				migration.StepAnnotation:   "1 2026-03-01T00:00:00Z 20%, 50% after 7d, 100% after 7d",
 				migration.PausedAnnotation: "rollback: ExecFormatError on arm64",
 			})},
 			{ObjectMeta: objectMeta("shop", "api", "dep-api", nil)},

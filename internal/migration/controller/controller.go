@@ -27,6 +27,8 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
+	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
+	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 	"k8s.io/klog/v2"
 
 	"github.com/archfit/archfit/internal/cost"
@@ -201,6 +203,7 @@ func (c *Controller) Run(ctx context.Context) error {
 }
 
 type nodeFacts struct {
+	node               *corev1.Node
 	arch               string
 	perVCPU            float64
 	freeMilli, freeMem int64
@@ -226,8 +229,8 @@ func (c *Controller) Pass(ctx context.Context, podLister corelisters.PodLister, 
 			continue
 		}
 		alloc := n.Status.Allocatable
-		nf := &nodeFacts{arch: arch, freeMilli: alloc.Cpu().MilliValue(), freeMem: alloc.Memory().Value(),
-			ready: !n.Spec.Unschedulable}
+		nf := &nodeFacts{node: n, arch: arch, freeMilli: alloc.Cpu().MilliValue(), freeMem: alloc.Memory().Value(),
+			ready: !n.Spec.Unschedulable && nodeReady(n)}
 		nf.perVCPU = c.prices.NodePrice(n, arch, nf.freeMilli).PerVCPU
 		nodes[n.Name] = nf
 		if arch == migration.ARM64 && nf.ready && (cheapestARM == 0 || nf.perVCPU < cheapestARM) {
@@ -408,8 +411,11 @@ func (c *Controller) ramp(ctx context.Context, g *group, failing bool) {
 		return
 	}
 	g.w.Step = next
-	if next.Index != w.Step.Index || w.Step.Since.IsZero() {
+	raised := next.Index > w.Step.Index && next.Of == w.Step.Of
+	if raised {
 		c.metrics.Steps.Inc()
+	}
+	if raised || next.Index == 0 {
 		c.event(w, corev1.EventTypeNormal, ReasonRampStep, "Ramp", fmt.Sprintf("arm64 target now %d%% (step %d of %d of %q)",
 			w.Target.Percent(next), next.Index+1, len(w.Target.Steps), w.Target.String()))
 	}
@@ -501,13 +507,8 @@ func (c *Controller) rebalance(ctx context.Context, g *group, nodes map[string]*
 	best := cands[order[0]]
 	pod := candPods[order[0]]
 	cpu, mem := cost.PodRequests(&pod.Spec)
-	room := false
-	for _, nf := range nodes {
-		if nf.arch == migration.ARM64 && nf.ready && nf.freeMilli >= cpu && nf.freeMem >= mem {
-			room = true
-			break
-		}
-	}
+	target := roomFor(pod, nodes, cpu, mem)
+	room := target != nil
 	if !room && !c.o.ExpectScaleUp {
 		c.note(w, corev1.EventTypeNormal, ReasonMoveWaiting, "room", "none",
 			"no arm64 node has room for the next pod and --migration-expect-scale-up is off: waiting, so that the pod does not come back onto its own arch")
@@ -538,14 +539,9 @@ func (c *Controller) rebalance(ctx context.Context, g *group, nodes map[string]*
 			}
 			m.armBefore, m.totalBefore, m.at = arm, total, c.o.Now()
 		}
-		if room {
-			for _, nf := range nodes {
-				if nf.arch == migration.ARM64 && nf.ready && nf.freeMilli >= cpu && nf.freeMem >= mem {
-					nf.freeMilli -= cpu
-					nf.freeMem -= mem
-					break
-				}
-			}
+		if target != nil {
+			target.freeMilli -= cpu
+			target.freeMem -= mem
 		}
 		how := "an arm64 node has room for it"
 		if !room {
@@ -594,6 +590,77 @@ func (c *Controller) undone(w migration.Workload, arm, total int, busy bool) boo
 		return true
 	}
 	delete(c.moves, w.Ref)
+	return false
+}
+
+// roomFor finds an arm64 node the pod's replacement could be scheduled on
+// now: Ready, schedulable, with room for its requests, matching its
+// nodeSelector and required node affinity (less the arch, which placement
+// narrows to arm64) and tolerating its NoSchedule and NoExecute taints
+// (CA's ToBeDeletedByClusterAutoscaler among them). Pod (anti-)affinity and
+// spreading are the scheduler's to judge.
+func roomFor(pod *corev1.Pod, nodes map[string]*nodeFacts, cpu, mem int64) *nodeFacts {
+	var best *nodeFacts
+	sel := nodeaffinity.GetRequiredNodeAffinity(withoutArch(pod))
+	for _, nf := range nodes {
+		if nf.arch != migration.ARM64 || !nf.ready || nf.freeMilli < cpu || nf.freeMem < mem {
+			continue
+		}
+		if ok, _ := sel.Match(nf.node); !ok {
+			continue
+		}
+		if _, bad := corev1helpers.FindMatchingUntoleratedTaint(klog.Background(), nf.node.Spec.Taints, pod.Spec.Tolerations, func(t *corev1.Taint) bool {
+			return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
+		}, false); bad {
+			continue
+		}
+		if best == nil || nf.node.Name < best.node.Name {
+			best = nf
+		}
+	}
+	return best
+}
+
+// withoutArch is the pod with the arch requirements of its nodeSelector and
+// required node affinity dropped: the replacement's arch is arm64 by
+// placement's narrowing, whatever the running pod's constraint admits.
+func withoutArch(pod *corev1.Pod) *corev1.Pod {
+	p := &corev1.Pod{Spec: corev1.PodSpec{NodeSelector: map[string]string{}}}
+	for k, v := range pod.Spec.NodeSelector {
+		if k != imageplatform.LabelArch && k != imageplatform.LabelArchBeta {
+			p.Spec.NodeSelector[k] = v
+		}
+	}
+	a := pod.Spec.Affinity
+	if a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+		return p
+	}
+	var terms []corev1.NodeSelectorTerm
+	for _, t := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
+		var nt corev1.NodeSelectorTerm
+		for _, r := range t.MatchExpressions {
+			if r.Key != imageplatform.LabelArch && r.Key != imageplatform.LabelArchBeta {
+				nt.MatchExpressions = append(nt.MatchExpressions, r)
+			}
+		}
+		nt.MatchFields = t.MatchFields
+		if len(nt.MatchExpressions) == 0 && len(nt.MatchFields) == 0 {
+			// The term asked for the arch alone: with it gone the terms,
+			// ORed, admit every node, and an empty term would admit none.
+			return p
+		}
+		terms = append(terms, nt)
+	}
+	p.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: terms}}}
+	return p
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
 	return false
 }
 

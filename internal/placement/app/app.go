@@ -72,6 +72,9 @@ type Options struct {
 	MigrationCrashLoopRestarts  int32
 	MigrationExpectScaleUp      bool
 	MigrationRollback           bool
+	// PriceTable prices nodes for migration's savings (empty: the shipped
+	// table; a node's price annotation wins, as in the scheduler).
+	PriceTable string
 	// The resolver's settings, named as archfit-expander names them.
 	resolverflags.Flags
 
@@ -171,6 +174,7 @@ lookup ends, at the latest --max-gate-duration after the pod's creation
 	f.Int32Var(&o.MigrationCrashLoopRestarts, "migration-crashloop-restarts", o.MigrationCrashLoopRestarts, "restarts in CrashLoopBackOff that count toward rolling an arch back, when the workload's pods on another arch are healthy")
 	f.BoolVar(&o.MigrationExpectScaleUp, "migration-expect-scale-up", o.MigrationExpectScaleUp, "move a pod even when no arm64 node has room now, trusting the autoscaler to grow arm64 for its arm64-only replacement; false on clusters without one")
 	f.BoolVar(&o.MigrationRollback, "migration-rollback", o.MigrationRollback, "record images that fail on an arch (exec format error, or a crash loop there only), keep new pods off it, evict the failing pods and pause the ramp")
+	f.StringVar(&o.PriceTable, "price-table", "", "instance-type price table (YAML or JSON, as ArchFitArgs priceTable) migration prices nodes with; empty: the shipped table")
 	f.BoolVar(&o.UsePullSecrets, "use-pull-secrets", false, "read pods' pull secrets (needs RBAC on Secrets)")
 	f.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "run the controller only in the replica holding the Lease (the webhook serves on every replica)")
 	f.StringVar(&o.LeaderElectNamespace, "leader-elect-resource-namespace", o.LeaderElectNamespace, "namespace of the leader election Lease")
@@ -336,6 +340,11 @@ func Run(ctx context.Context, o *Options) error {
 	hook := &placement.Webhook{Scope: scope, Evaluate: ev.Evaluate, Budget: o.AdmissionBudget, Metrics: m}
 
 	table := cost.DefaultTable()
+	if o.PriceTable != "" {
+		if table, err = cost.LoadTable(o.PriceTable); err != nil {
+			return fmt.Errorf("--price-table: %w", err)
+		}
+	}
 	mig := migrationctl.New(client, workloads, records, scope.Running, ev.Evaluate,
 		cost.New(table, cost.DefaultArchitectureWeights(), cost.DefaultPriceAnnotation), recorder, migrationctl.NewMetrics(reg),
 		migrationctl.Options{Mode: mode, Interval: o.MigrationInterval, EvictionsPerMinute: o.MigrationEvictionsPerMinute,
