@@ -262,43 +262,68 @@ func (e *env) packed(run string, g group, pods []*corev1.Pod) (int, error) {
 	return n, nil
 }
 
-// cheapestSafe puts each workload on the group, among those of an arch its
-// images really run on, with the lowest price per vCPU, and packs each
-// group's pods with CA's estimate.
+// cheapestSafe is the cheapest way to run the workloads on groups of an
+// arch their images really run on: each workload's pods on one group, every
+// assignment tried (there are few workloads), each group's pods packed with
+// CA's estimate. Trying them all matters: node granularity can make "each
+// workload on its cheapest arch per vCPU" dearer than sharing a node that
+// must stay anyway.
 func (e *env) cheapestSafe(spec runSpec, ws []workload) (CheapestPlacement, error) {
-	out := CheapestPlacement{NodesByGroup: map[string]int{}, PodsByArch: map[string]int{}}
-	byGroup := map[string][]*corev1.Pod{}
 	gs := e.groups()
+	var choices [][]int
+	total := 1
 	for _, w := range ws {
-		var best *group
-		bestPrice := math.Inf(1)
+		var c []int
 		for i, g := range gs {
-			if !slices.Contains(runsOn(w.image), g.arch) {
+			if slices.Contains(runsOn(w.image), g.arch) {
+				c = append(c, i)
+			}
+		}
+		if len(c) == 0 {
+			return CheapestPlacement{}, fmt.Errorf("no node group runs %s", w.image)
+		}
+		choices = append(choices, c)
+		if total *= len(c); total > 1<<12 {
+			return CheapestPlacement{}, fmt.Errorf("%d ways to place the workloads: too many to try", total)
+		}
+	}
+	var best CheapestPlacement
+	pick := make([]int, len(ws))
+	var try func(i int) error
+	try = func(i int) error {
+		if i < len(ws) {
+			for _, g := range choices[i] {
+				pick[i] = g
+				if err := try(i + 1); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		out := CheapestPlacement{NodesByGroup: map[string]int{}, PodsByArch: map[string]int{}}
+		byGroup := map[int][]*corev1.Pod{}
+		for j, w := range ws {
+			byGroup[pick[j]] = append(byGroup[pick[j]], e.samplePods(spec, w)...)
+			out.PodsByArch[gs[pick[j]].arch] += w.replicas
+		}
+		for gi, g := range gs {
+			if len(byGroup[gi]) == 0 {
 				continue
 			}
-			if p := e.prices.NodePrice(e.node(spec.name, g, "price-"+g.id, true), g.arch, 0).PerVCPU; p < bestPrice {
-				best, bestPrice = &gs[i], p
+			n, err := e.packed(spec.name, g, byGroup[gi])
+			if err != nil {
+				return err
 			}
+			out.NodesByGroup[g.id] = n
+			out.CostPerHour += float64(n) * e.prices.NodePrice(e.node(spec.name, g, "price-"+g.id, true), g.arch, 0).Hourly
 		}
-		if best == nil {
-			return out, fmt.Errorf("no node group runs %s", w.image)
+		out.CostPerHour = round4(out.CostPerHour)
+		if best.NodesByGroup == nil || out.CostPerHour < best.CostPerHour {
+			best = out
 		}
-		byGroup[best.id] = append(byGroup[best.id], e.samplePods(spec, w)...)
-		out.PodsByArch[best.arch] += w.replicas
+		return nil
 	}
-	for _, g := range gs {
-		if len(byGroup[g.id]) == 0 {
-			continue
-		}
-		n, err := e.packed(spec.name, g, byGroup[g.id])
-		if err != nil {
-			return out, err
-		}
-		out.NodesByGroup[g.id] = n
-		out.CostPerHour += float64(n) * e.prices.NodePrice(e.node(spec.name, g, "price-"+g.id, true), g.arch, 0).Hourly
-	}
-	out.CostPerHour = round4(out.CostPerHour)
-	return out, nil
+	return best, try(0)
 }
 
 func round4(f float64) float64 { return math.Round(f*10000) / 10000 }

@@ -51,6 +51,8 @@ const WebhookPath = "/mutate-pods"
 // manifests and scripts outside the repository use them.
 type Options struct {
 	Kubeconfig        string
+	KubeAPIQPS        float32
+	KubeAPIBurst      int
 	WebhookAddress    string
 	TLSCertFile       string
 	TLSKeyFile        string
@@ -96,7 +98,7 @@ type Options struct {
 // NewOptions returns the defaults.
 func NewOptions() *Options {
 	return &Options{
-		WebhookAddress: ":9443", MetricsAddress: ":8080",
+		WebhookAddress: ":9443", MetricsAddress: ":8080", KubeAPIQPS: 50, KubeAPIBurst: 100,
 		SchedulerNames:    []string{"archfit-scheduler"},
 		NamespaceSelector: "archfit.dev/placement=enabled",
 		SkipNamespaces:    []string{"kube-system"},
@@ -155,6 +157,8 @@ lookup ends, at the latest --max-gate-duration after the pod's creation
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig; empty: the in-cluster service account")
+	f.Float32Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS, "requests per second to kube-apiserver (client-go's default of 5 would bound releasing gated pods and migration's moves)")
+	f.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst, "burst of requests to kube-apiserver")
 	f.StringVar(&o.WebhookAddress, "webhook-address", o.WebhookAddress, "address of the webhook's HTTPS server (path "+WebhookPath+")")
 	f.StringVar(&o.TLSCertFile, "tls-cert-file", "", "webhook serving certificate (PEM); reloaded when the file changes (required)")
 	f.StringVar(&o.TLSKeyFile, "tls-private-key-file", "", "webhook serving key (PEM); reloaded when the file changes (required)")
@@ -216,6 +220,9 @@ func (o *Options) Validate() error {
 	if o.Workers < 1 {
 		errs = append(errs, errors.New("--workers must be at least 1"))
 	}
+	if o.KubeAPIQPS <= 0 || o.KubeAPIBurst < 1 {
+		errs = append(errs, errors.New("--kube-api-qps must be positive and --kube-api-burst at least 1"))
+	}
 	if _, err := migrationctl.ParseMode(o.MigrationMode); err != nil {
 		errs = append(errs, fmt.Errorf("--migration-mode: %w", err))
 	}
@@ -254,6 +261,10 @@ func Run(ctx context.Context, o *Options) error {
 		if err != nil {
 			return fmt.Errorf("kubernetes access (--kubeconfig or in-cluster): %w", err)
 		}
+	}
+	cfg = rest.CopyConfig(cfg)
+	if cfg.QPS == 0 {
+		cfg.QPS, cfg.Burst = o.KubeAPIQPS, o.KubeAPIBurst
 	}
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {

@@ -23,6 +23,7 @@ func TestBadFlagsAreRefused(t *testing.T) {
 		{[]string{"--rollback-records=archfit"}, "--rollback-records"},
 		{[]string{"--admission-budget=3s"}, "--admission-budget"},
 		{[]string{"--workers=0"}, "--workers"},
+		{[]string{"--kube-api-qps=0"}, "--kube-api-qps"},
 	} {
 		err := ParseAndValidate(append(append([]string(nil), base...), tc.args...))
 		if err == nil || !strings.Contains(err.Error(), tc.flag) {
