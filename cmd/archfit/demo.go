@@ -184,9 +184,9 @@ func printMigration(w io.Writer, m *demo.MigrationReport, currency string) {
 	fmt.Fprintf(tw, "after\t%s\t%s\t%.4f\n", kv(m.NodesByGroupAfter), kv(m.PodsByArchAfter), m.CostPerHourAfter)
 	fmt.Fprintf(tw, "cheapest safe\t%s\t%s\t%.4f\n", kv(m.CheapestSafe.NodesByGroup), kv(m.CheapestSafe.PodsByArch), m.CheapestSafe.CostPerHour)
 	tw.Flush()
-	fmt.Fprintf(w, "\nSaving: %.2f%% of the cost per hour before; the steady state costs %.2f%% above the cheapest safe placement (each pod on the cheapest arch its binaries run on, packed by CA's estimate).\n",
+	fmt.Fprintf(w, "\nSaving: %.2f%% of the cost per hour before; the steady state costs %.2f%% above the cheapest safe placement (the cheapest way to put each workload on an arch its binaries run on, packed by CA's estimate).\n",
 		m.SavingPercent, m.AboveCheapestPercent)
-	fmt.Fprintf(w, "Pods moved by the migration controller: %d (%d ArchFitMoved Events); ramp steps taken: %d; pods pending at the end: %d.\n", m.PodsMoved, m.MovedEvents, m.RampSteps, m.PendingPods)
+	fmt.Fprintf(w, "Pods moved by the migration controller: %d (%d ArchFitMoved Events); ramp step Events (each ramp's start and each step up): %d; pods pending at the end: %d.\n", m.PodsMoved, m.MovedEvents, m.RampSteps, m.PendingPods)
 	if len(m.Rollbacks) > 0 {
 		fmt.Fprintln(w, "Rollbacks (ConfigMap archfit/archfit-rollbacks):")
 		for _, r := range m.Rollbacks {
