@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
 	st "k8s.io/kubernetes/pkg/scheduler/testing"
@@ -51,32 +52,12 @@ func BenchmarkFilterScorePerNode(b *testing.B) {
 	im := newImages(b)
 	pl := newPlugin(b, defaultArgs(func(a *config.ArchFitArgs) { a.InsecureRegistries = []string{im.reg.Host} }))
 	pod := st.MakePod().Name("p").UID("p").Container(im.multi).Obj()
-	const n = 1000
-	nodes := make([]fwk.NodeInfo, n)
-	types := []struct{ arch, it string }{{"arm64", "m7g.large"}, {"amd64", "m6i.large"}, {"arm64", ""}, {"amd64", "c6i.xlarge"}}
-	for i := range nodes {
-		ty := types[i%len(types)]
-		nodes[i] = nodeInfo(archNode(fmt.Sprintf("n%d", i), ty.arch, ty.it))
-	}
+	nodes := benchNodes(1000)
 	state := framework.NewCycleState()
 	if _, s := pl.PreFilter(context.Background(), state, pod, nodes); !s.IsSuccess() {
 		b.Fatal(s)
 	}
-	scores := make(fwk.NodeScoreList, n)
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		for j, ni := range nodes {
-			if s := pl.Filter(ctx, state, pod, ni); !s.IsSuccess() {
-				b.Fatal(s)
-			}
-			sc, _ := pl.Score(ctx, state, pod, ni)
-			scores[j] = fwk.NodeScore{Name: ni.Node().Name, Score: sc}
-		}
-		pl.NormalizeScore(ctx, state, pod, scores)
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/node")
+	filterScore(b, pl, state, pod, nodes)
 }
 
 // BenchmarkFilterScorePerNodeMigrating is BenchmarkFilterScorePerNode for a
@@ -88,13 +69,7 @@ func BenchmarkFilterScorePerNodeMigrating(b *testing.B) {
 	objs := webDeployment(map[string]string{migration.TargetAnnotation: "100%"}, nil)
 	pl := newPlugin(b, defaultArgs(func(a *config.ArchFitArgs) { a.InsecureRegistries = []string{im.reg.Host} }), objs...)
 	pod := ownedBy(st.MakePod().Namespace("shop").Name("web-new").UID("web-new").Container(im.multi).Obj(), "ReplicaSet", "web-abc", "rs-web")
-	const n = 1000
-	nodes := make([]fwk.NodeInfo, n)
-	types := []struct{ arch, it string }{{"arm64", "m7g.large"}, {"amd64", "m6i.large"}, {"arm64", ""}, {"amd64", "c6i.xlarge"}}
-	for i := range nodes {
-		ty := types[i%len(types)]
-		nodes[i] = nodeInfo(archNode(fmt.Sprintf("n%d", i), ty.arch, ty.it))
-	}
+	nodes := benchNodes(1000)
 	state := framework.NewCycleState()
 	if _, s := pl.PreFilter(context.Background(), state, pod, nodes); !s.IsSuccess() {
 		b.Fatal(s)
@@ -105,7 +80,25 @@ func BenchmarkFilterScorePerNodeMigrating(b *testing.B) {
 	if p, _ := getPreference(state); p != preferArm64 {
 		b.Fatalf("preference %v, want arm64", p)
 	}
-	scores := make(fwk.NodeScoreList, n)
+	filterScore(b, pl, state, pod, nodes)
+}
+
+// benchNodes are n nodes of four kinds: two arches, priced by the table, by
+// weight alone, and by a dearer type.
+func benchNodes(n int) []fwk.NodeInfo {
+	nodes := make([]fwk.NodeInfo, n)
+	types := []struct{ arch, it string }{{"arm64", "m7g.large"}, {"amd64", "m6i.large"}, {"arm64", ""}, {"amd64", "c6i.xlarge"}}
+	for i := range nodes {
+		ty := types[i%len(types)]
+		nodes[i] = nodeInfo(archNode(fmt.Sprintf("n%d", i), ty.arch, ty.it))
+	}
+	return nodes
+}
+
+// filterScore times Filter and Score on every node and NormalizeScore over
+// them, per node.
+func filterScore(b *testing.B, pl *ArchFit, state fwk.CycleState, pod *corev1.Pod, nodes []fwk.NodeInfo) {
+	scores := make(fwk.NodeScoreList, len(nodes))
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -119,5 +112,5 @@ func BenchmarkFilterScorePerNodeMigrating(b *testing.B) {
 		}
 		pl.NormalizeScore(ctx, state, pod, scores)
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/node")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(nodes)), "ns/node")
 }

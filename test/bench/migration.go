@@ -288,8 +288,8 @@ func migrationBench(ctx context.Context, s migrationSizes) ([]row, error) {
 	rate := n / window.Minutes()
 	rows = append(rows,
 		row{"migration", fmt.Sprintf("requests per move (Enabled, interval 1 s, limit %d/min; %d moves)", fastPerMinute, len(all)),
-			fmt.Sprintf("%s= %.2f per move%s; plus %.0f patch deployments for the %d workloads (arm64-next, before their first move); at client-go's default 5 QPS (archfit-placement sets none) at most %.1f moves/s",
-				format(perMove, n, "%.2f"), total(perMove)/n, refusals(log), marks, s.workloads, 5/(total(perMove)/n)), "—"},
+			fmt.Sprintf("%s= %.2f per move%s; plus %.0f patch deployments for the %d workloads (the new target's first ramp step, and arm64-next before the first move); at archfit-placement's default --kube-api-qps 50, at most %.0f moves/s",
+				format(perMove, n, "%.2f"), total(perMove)/n, refusals(log), marks, s.workloads, 50/(total(perMove)/n)), "—"},
 		row{"migration", fmt.Sprintf("moves per minute, interval 1 s, limit lifted (%d/min), %d × %d replicas to 100%%, arm64 room for all", fastPerMinute, s.workloads, s.replicas),
 			fmt.Sprintf("%.0f/min (%d moves in %.1f s; a pass every %.2f s, its evictions one after another, median round trip %.0f ms); per workload a move every %.1f s = %.1f passes (median of %d workloads)",
 				rate, len(moves), window.Seconds(), passInterval, float64(median(took).Microseconds())/1000, gap.Seconds(), passesPerMove, perWorkload), "—"},
