@@ -58,7 +58,8 @@ e2e:
 # micro-benchmarks run first; then one driver process measures scheduler
 # throughput (default vs archfit profile, same run), the expander, the
 # resolver, placement's admission latency and pod creation rate with and
-# without its webhook, and the outcome, and prints one summary table.
+# without its webhook, migration's API load and move rate, and the outcome,
+# and prints one summary table.
 # BENCH.md explains.
 BENCH_NODES ?= 1000
 BENCH_PODS  ?= 3000
