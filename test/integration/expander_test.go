@@ -136,7 +136,9 @@ func expanderScenarios(t *testing.T, cp *controlPlane) {
 		if _, err := cs.CoreV1().ConfigMaps("archfit").Create(context.Background(), cm, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		defer func() { _ = cs.CoreV1().ConfigMaps("archfit").Delete(context.Background(), cm.Name, metav1.DeleteOptions{}) }()
+		defer func() {
+			_ = cs.CoreV1().ConfigMaps("archfit").Delete(context.Background(), cm.Name, metav1.DeleteOptions{})
+		}()
 		pollAnswer(t, func() []string { return ask(t, pod, [2]string{"ng-amd64", "amd64"}, [2]string{"ng-arm64", "arm64"}) }, "[ng-amd64]")
 	})
 
