@@ -19,6 +19,7 @@ func TestFlags(t *testing.T) {
 		"unknown-image-policy": "Fallback", "fallback-architectures": "[amd64]", "insecure-registry": "[]",
 		"allowed-private-registry": "[]", "docker-hub-mirror": "", "request-timeout": "10s", "tag-ttl": "1h0m0s",
 		"negative-ttl": "30s", "max-concurrent-requests-per-registry": "8", "cache-size": "10000",
+		"rollback-records": "archfit/archfit-rollbacks",
 	} {
 		fl := fs.Lookup(flag)
 		if fl == nil {
@@ -43,9 +44,9 @@ func TestFlags(t *testing.T) {
 	if err := f.Validate(); err != nil {
 		t.Fatalf("valid flags refused: %v", err)
 	}
-	f.CacheSize, f.InsecureRegistries = 0, []string{"http://x/"}
+	f.CacheSize, f.InsecureRegistries, f.RollbackRecords = 0, []string{"http://x/"}, "nope"
 	err = f.Validate()
-	for _, want := range []string{"--cache-size: Invalid value: 0", `--insecure-registry: Invalid value: "http://x/"`} {
+	for _, want := range []string{"--cache-size: Invalid value: 0", `--insecure-registry: Invalid value: "http://x/"`, `--rollback-records: Invalid value: "nope"`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("err = %v, want it to contain %q", err, want)
 		}

@@ -24,6 +24,7 @@ func defaulted() ArchFitArgs {
 			NegativeTTL:                      &metav1.Duration{Duration: 30 * time.Second},
 			MaxConcurrentRequestsPerRegistry: ptr.To[int32](8),
 			CacheSize:                        ptr.To[int32](10000),
+			RollbackRecords:                  ptr.To("archfit/archfit-rollbacks"),
 		},
 		ArchitectureWeights: map[string]float64{"arm64": 0.8, "amd64": 1.0},
 		PriceTable:          ptr.To(""),
@@ -79,6 +80,7 @@ func TestDefaultResolverConfigIsTheArgsDefault(t *testing.T) {
 		NegativeTTL:                      metav1.Duration{Duration: 30 * time.Second},
 		MaxConcurrentRequestsPerRegistry: 8,
 		CacheSize:                        10000,
+		RollbackRecords:                  "archfit/archfit-rollbacks",
 	}
 	if d := cmp.Diff(want, DefaultResolverConfig()); d != "" {
 		t.Fatalf("DefaultResolverConfig (-want +got):\n%s", d)

@@ -30,6 +30,9 @@ func TestValidateResolverConfig(t *testing.T) {
 			c.RequestTimeout.Duration, c.TagTTL.Duration, c.NegativeTTL.Duration = 0, -1, 0
 			c.MaxConcurrentRequestsPerRegistry, c.CacheSize = 0, -3
 		}, []string{"args.requestTimeout", "args.tagTTL", "args.negativeTTL", "args.maxConcurrentRequestsPerRegistry", "args.cacheSize"}},
+		"rollback records":      {func(c *config.ResolverConfig) { c.RollbackRecords = "archfit-rollbacks" }, []string{"args.rollbackRecords"}},
+		"rollback records name": {func(c *config.ResolverConfig) { c.RollbackRecords = "archfit/Not_A_Name" }, []string{"args.rollbackRecords"}},
+		"no rollback records":   {func(c *config.ResolverConfig) { c.RollbackRecords = "" }, nil},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := v1.DefaultResolverConfig()
