@@ -26,10 +26,11 @@ test:
 # The race detector over the packages whose own concurrency matters: the
 # resolver's cache, singleflight and breaker; the plugin's informer-fed
 # indexes; the expander's policy reload; the placement webhook and
-# controller; TLS rotation. The integration tests are left out: with -race,
+# controller; migration's lock-free replica counter and its controller; TLS
+# rotation. The integration tests are left out: with -race,
 # building and running kube-apiserver, etcd and kube-scheduler in process
 # would take CI's cold run past its 30 minutes.
-RACE_PKGS ?= ./internal/imageplatform/ ./internal/tlsfiles/ ./plugins/archfit/... ./expander/... ./internal/placement/...
+RACE_PKGS ?= ./internal/imageplatform/ ./internal/tlsfiles/ ./plugins/archfit/... ./expander/... ./internal/placement/... ./internal/migration/...
 race:
 	$(GO) test -race -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
 
