@@ -59,14 +59,20 @@ func (c *Counter) set(obj any) {
 		return
 	}
 	owner := Owner(p)
-	live := owner != "" && p.Spec.NodeName != "" && p.DeletionTimestamp == nil &&
-		p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed
+	live := owner != "" && p.Spec.NodeName != "" && Live(p)
 	arch := ""
 	if live {
 		arch = c.ArchOf(p.Spec.NodeName)
 		live = arch != ""
 	}
 	c.move(p, counted{owner: owner, arm64: arch == ARM64}, live)
+}
+
+// Live is a replica that counts toward its workload's share: neither
+// terminating nor finished. The scheduler, the controller and the report
+// count by it alike.
+func Live(p *corev1.Pod) bool {
+	return p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed
 }
 
 // move replaces a pod's contribution with now (none when !live).

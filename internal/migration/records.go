@@ -124,6 +124,12 @@ func (r *Records) Has(digest, arch string) bool {
 // Set replaces the records with a ConfigMap's (nil: none).
 func (r *Records) Set(cm *corev1.ConfigMap) error {
 	all, err := ParseRecords(cm)
+	r.store(all)
+	return err
+}
+
+// store publishes all, and the denied arches derived from it.
+func (r *Records) store(all map[string][]Record) {
 	denied := make(map[string][]string, len(all))
 	for d, rs := range all {
 		for _, rec := range rs {
@@ -132,7 +138,6 @@ func (r *Records) Set(cm *corev1.ConfigMap) error {
 	}
 	r.all.Store(&all)
 	r.denied.Store(&denied)
-	return err
 }
 
 // Add adds one record to what r holds, for the writer, until its
@@ -143,14 +148,7 @@ func (r *Records) Add(digest string, rec Record) {
 		all[d] = rs
 	}
 	all[digest] = append(append([]Record(nil), all[digest]...), rec)
-	denied := map[string][]string{}
-	for d, rs := range all {
-		for _, x := range rs {
-			denied[d] = append(denied[d], x.Arch)
-		}
-	}
-	r.all.Store(&all)
-	r.denied.Store(&denied)
+	r.store(all)
 }
 
 // SplitName parses "namespace/name"; ok is false for "".

@@ -531,7 +531,7 @@ func (rep *Report) migrate(c *cluster) {
 	for i := range c.pods {
 		p := &c.pods[i]
 		arch := archOf[p.Spec.NodeName]
-		if arch == "" || p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		if arch == "" || !migration.Live(p) {
 			continue
 		}
 		w, ok := ws.Of(p)

@@ -244,7 +244,7 @@ func (c *Controller) Pass(ctx context.Context, podLister corelisters.PodLister, 
 	}
 	groups := map[migration.Ref]*group{}
 	for _, p := range podList {
-		if nf := nodes[p.Spec.NodeName]; nf != nil && live(p) {
+		if nf := nodes[p.Spec.NodeName]; nf != nil && migration.Live(p) {
 			cpu, mem := cost.PodRequests(&p.Spec)
 			nf.freeMilli -= cpu
 			nf.freeMem -= mem
@@ -312,10 +312,6 @@ func (c *Controller) weightedARM64(nodes map[string]*nodeFacts) float64 {
 	return best
 }
 
-func live(p *corev1.Pod) bool {
-	return p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed
-}
-
 // rollback detects containers that do not run on their node's arch,
 // records their digest, pauses the workload and evicts the failing pods.
 // It reports whether the workload has a failing pod.
@@ -323,7 +319,7 @@ func (c *Controller) rollback(ctx context.Context, g *group, archOf func(*corev1
 	var bound []*corev1.Pod
 	var findings []migration.Finding
 	for _, p := range g.pods {
-		if p.Spec.NodeName == "" || !live(p) {
+		if p.Spec.NodeName == "" || !migration.Live(p) {
 			continue
 		}
 		bound = append(bound, p)
@@ -433,9 +429,9 @@ func (c *Controller) rebalance(ctx context.Context, g *group, nodes map[string]*
 	arm, total, busy := 0, 0, false
 	for _, p := range g.pods {
 		switch {
-		case !live(p) && p.DeletionTimestamp != nil:
+		case !migration.Live(p) && p.DeletionTimestamp != nil:
 			busy = true // a move in progress
-		case !live(p):
+		case !migration.Live(p):
 		case p.Spec.NodeName == "":
 			busy = true
 		default:
@@ -450,7 +446,7 @@ func (c *Controller) rebalance(ctx context.Context, g *group, nodes map[string]*
 	if w.Paused == "" && cheapestARM > 0 && migration.Below(arm, total, percent) {
 		for _, p := range g.pods {
 			nf := nodes[p.Spec.NodeName]
-			if nf == nil || !live(p) || nf.arch == migration.ARM64 || nf.perVCPU <= cheapestARM {
+			if nf == nil || !migration.Live(p) || nf.arch == migration.ARM64 || nf.perVCPU <= cheapestARM {
 				continue
 			}
 			ectx, cancel := context.WithTimeout(ctx, 2*time.Second)

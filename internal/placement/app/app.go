@@ -350,6 +350,7 @@ func Run(ctx context.Context, o *Options) error {
 	}
 	hook := &placement.Webhook{Scope: scope, Evaluate: ev.Evaluate, Budget: o.AdmissionBudget, Metrics: m}
 
+	recNS, recName, _ := migration.SplitName(o.Flags.RollbackRecords)
 	table := cost.DefaultTable()
 	if o.PriceTable != "" {
 		if table, err = cost.LoadTable(o.PriceTable); err != nil {
@@ -360,7 +361,7 @@ func Run(ctx context.Context, o *Options) error {
 		cost.New(table, cost.DefaultArchitectureWeights(), cost.DefaultPriceAnnotation), recorder, migrationctl.NewMetrics(reg),
 		migrationctl.Options{Mode: mode, Interval: o.MigrationInterval, EvictionsPerMinute: o.MigrationEvictionsPerMinute,
 			CrashLoopRestarts: o.MigrationCrashLoopRestarts, ExpectScaleUp: o.MigrationExpectScaleUp, Rollback: o.MigrationRollback,
-			RecordsNamespace: recordsNamespace(o.Flags.RollbackRecords), RecordsName: recordsName(o.Flags.RollbackRecords)})
+			RecordsNamespace: recNS, RecordsName: recName})
 
 	shared.Start(ctx.Done())
 	gatedFactory.Start(ctx.Done())
