@@ -119,6 +119,9 @@ func New(ctx context.Context, obj runtime.Object, h fwk.Handle) (fwk.Plugin, err
 	if err := validation.ValidateArchFitArgs(nil, args); err != nil {
 		return nil, fmt.Errorf("%s args: %w", Name, err)
 	}
+	if err := checkAPIServerVersion(ctx, h.ClientSet()); err != nil {
+		return nil, err
+	}
 	pl := &ArchFit{
 		handle: h,
 		args:   args,
