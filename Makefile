@@ -7,21 +7,82 @@ K8S_LDFLAGS := -X k8s.io/component-base/version.gitVersion=v1.37.1 \
                -X k8s.io/component-base/version.gitMajor=1 \
                -X k8s.io/component-base/version.gitMinor=37
 TEST_TIMEOUT ?= 25m
+
+# archfit-scheduler is kube-scheduler, which must never be newer than its
+# API server, so it is built once per supported Kubernetes minor. The main
+# module is the newest minor's build; each older minor is a build module of
+# its own, cmd/archfit-scheduler/k8s<minor>/, which compiles this tree's
+# command and plugin source against that minor (docs/development.md). Adding
+# a minor is one such directory and one word here.
+SCHEDULER_MINORS ?= 1.35 1.36
+MAIN_MINOR       := 1.37
+# The Kubernetes release a build module pins, from its replace directive.
+minor_release = $(shell awk '$$1=="k8s.io/kubernetes" && $$2=="=>" {print $$4}' cmd/archfit-scheduler/k8s$(1)/go.mod)
+minor_ldflags = -X k8s.io/component-base/version.gitVersion=$(call minor_release,$(1)) \
+                -X k8s.io/component-base/version.gitMajor=1 \
+                -X k8s.io/component-base/version.gitMinor=$(word 2,$(subst ., ,$(1)))
+# What each minor's build runs of this tree's tests: the plugin, its config
+# API, the shipped scheduler configs (kube-scheduler's own strict loader of
+# that minor) and the version check.
+SCHEDULER_TEST_PKGS := github.com/archfit/archfit/plugins/... github.com/archfit/archfit/scheduler-config \
+                       github.com/archfit/archfit/internal/k8sbuild
+# What make test-versions runs against each minor's in-process control
+# plane: the scheduler's scenarios (Filter, Score, Events, metrics) and
+# placement's (webhook over TLS, gate, controller).
+VERSIONS_RUN ?= ^TestArchfit$$/^(scheduler|placement)$$
 BENCH_TIME   ?= 2s
 
-.PHONY: all build test unit integration race bench demo lint proto generate fuzz clean images e2e soak
+.PHONY: all build test unit integration race bench demo lint proto generate fuzz clean images e2e soak \
+        schedulers scheduler-versions test-versions e2e-versions
 
 all: build
 
 build:
 	$(GO) build -ldflags "$(K8S_LDFLAGS)" -o $(BIN)/ ./cmd/...
 
-# Unit and integration tests, then the race detector. The integration tests
-# start one real control plane (etcd, kube-apiserver, kube-scheduler) per
-# test binary.
+# archfit-scheduler for every supported minor: bin/k8s<minor>/archfit-scheduler.
+schedulers: build $(foreach m,$(SCHEDULER_MINORS),scheduler-k8s$(m))
+	@mkdir -p $(BIN)/k8s$(MAIN_MINOR) && cp $(BIN)/archfit-scheduler $(BIN)/k8s$(MAIN_MINOR)/
+
+# Unit and integration tests, then the race detector, then every older
+# minor's scheduler build and its unit tests. The integration tests start one
+# real control plane (etcd, kube-apiserver, kube-scheduler) per test binary.
+# K8S_LDFLAGS tell the tests which minor they are built on (Go records no
+# modules in a test binary) and give the in-process kube-apiserver its
+# version.
 test:
-	$(GO) test -timeout $(TEST_TIMEOUT) ./...
+	$(GO) test -ldflags "$(K8S_LDFLAGS)" -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) --no-print-directory race
+	$(MAKE) --no-print-directory scheduler-versions
+
+# Each older minor: build archfit-scheduler, check that --version names the
+# minor, and run the plugin's unit tests compiled against that minor.
+scheduler-versions: $(foreach m,$(SCHEDULER_MINORS),scheduler-versions-k8s$(m))
+
+# The scheduler's and placement's integration scenarios against each
+# minor's own in-process control plane (kube-apiserver, kube-scheduler and
+# client-go of that minor). Not in make test: each minor compiles another
+# control plane (docs/development.md gives the times).
+test-versions: $(foreach m,$(SCHEDULER_MINORS),test-versions-k8s$(m))
+	@mkdir -p $(BIN)
+	$(GO) test -count=1 -ldflags "$(K8S_LDFLAGS)" -timeout $(TEST_TIMEOUT) -run '$(VERSIONS_RUN)' -v ./test/integration/ \
+	  > $(BIN)/test-versions-k8s$(MAIN_MINOR).log 2>&1; rc=$$?; grep -E '^ *(--- |ok|FAIL)' $(BIN)/test-versions-k8s$(MAIN_MINOR).log; exit $$rc
+
+define minor_targets
+.PHONY: scheduler-k8s$(1) scheduler-versions-k8s$(1) test-versions-k8s$(1)
+scheduler-k8s$(1):
+	cd cmd/archfit-scheduler/k8s$(1) && $$(GO) build -tags k8s$(1) -ldflags "$(call minor_ldflags,$(1))" \
+	  -o $$(abspath $$(BIN))/k8s$(1)/archfit-scheduler github.com/archfit/archfit/cmd/archfit-scheduler
+scheduler-versions-k8s$(1): scheduler-k8s$(1)
+	$$(BIN)/k8s$(1)/archfit-scheduler --version | grep -F "built on Kubernetes $(1) "
+	cd cmd/archfit-scheduler/k8s$(1) && $$(GO) test -tags k8s$(1) -ldflags "$(call minor_ldflags,$(1))" -timeout $$(TEST_TIMEOUT) $$(SCHEDULER_TEST_PKGS)
+test-versions-k8s$(1):
+	@mkdir -p $$(BIN)
+	cd cmd/archfit-scheduler/k8s$(1) && $$(GO) test -tags k8s$(1) -count=1 -ldflags "$(call minor_ldflags,$(1))" -timeout $$(TEST_TIMEOUT) \
+	  -run '$$(VERSIONS_RUN)' -v github.com/archfit/archfit/test/integration > $$(abspath $$(BIN))/test-versions-k8s$(1).log 2>&1; \
+	  rc=$$$$?; grep -E '^ *(--- |ok|FAIL)' $$(BIN)/test-versions-k8s$(1).log; exit $$$$rc
+endef
+$(foreach m,$(SCHEDULER_MINORS),$(eval $(call minor_targets,$(m))))
 
 # The race detector over the packages whose own concurrency matters: the
 # resolver's cache, singleflight and breaker; the plugin's informer-fed
@@ -54,6 +115,15 @@ E2E_TIMEOUT ?= 60m
 ARCHFIT_CA_SRC ?= $(if $(wildcard ../shared/cluster-autoscaler/build.sh),$(abspath ../shared/cluster-autoscaler))
 e2e:
 	$(if $(ARCHFIT_CA_SRC),ARCHFIT_CA_SRC=$(abspath $(ARCHFIT_CA_SRC)) )$(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e/
+
+# TestOlderMinor (test/e2e/versions_test.go) for each older minor: its own
+# kube-apiserver and archfit-scheduler as processes, with the one build of
+# archfit-placement, the newest build's refusal of the older API server, and
+# pods placed by Filter, Score and placement. Not in make test or make e2e.
+e2e-versions:
+	@set -e; for m in $(SCHEDULER_MINORS); do \
+	  ARCHFIT_E2E_KUBE_MINOR=$$m $(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -run '^TestOlderMinor$$' -v ./test/e2e/; \
+	done
 
 # Benchmarks only; no wall-clock thresholds live in `make test`. The Go
 # micro-benchmarks run first; then one driver process measures scheduler
@@ -91,17 +161,26 @@ soak:
 	$(BIN)/archfit-soak -duration $(SOAK_DURATION)
 
 # archfit's image, an OCI index for linux/amd64 and linux/arm64, built and
-# pushed without a Docker engine (cmd/archfit-images):
+# pushed without a Docker engine (cmd/archfit-images), then one
+# archfit-scheduler image per Kubernetes minor, IMAGE-k8s<minor>, which the
+# chart and the kustomize overlays choose by the cluster's minor
+# (IMAGE_MINORS= builds the first alone):
 #   make images REGISTRY=registry.example.com/platform TAG=v0.1.0
 #   make images IMAGE=127.0.0.1:5000/archfit:dev INSECURE=1
 REGISTRY ?=
 TAG      ?= dev
 IMAGE    ?= $(REGISTRY)/archfit:$(TAG)
 INSECURE ?=
+IMAGE_MINORS ?= $(SCHEDULER_MINORS) $(MAIN_MINOR)
 images:
 	@if [ "$(IMAGE)" = "/archfit:$(TAG)" ]; then \
 	  echo "make images: set REGISTRY=host[:port]/path (or IMAGE=full reference)"; exit 2; fi
 	$(GO) run ./cmd/archfit-images --push $(IMAGE) --ldflags "$(K8S_LDFLAGS)" $(if $(INSECURE),--insecure)
+	$(if $(IMAGE_MINORS),$(GO) run ./cmd/archfit-images --push $(IMAGE)-k8s$(MAIN_MINOR) --packages ./cmd/archfit-scheduler \
+	  --ldflags "$(K8S_LDFLAGS)" $(if $(INSECURE),--insecure))
+	$(foreach m,$(filter-out $(MAIN_MINOR),$(IMAGE_MINORS)),GOFLAGS=-tags=k8s$(m) $(GO) run ./cmd/archfit-images --push $(IMAGE)-k8s$(m) \
+	  --module-dir cmd/archfit-scheduler/k8s$(m) --packages github.com/archfit/archfit/cmd/archfit-scheduler \
+	  --ldflags "$(call minor_ldflags,$(m))" $(if $(INSECURE),--insecure) && ) true
 
 # Small seeds and a short minimize budget: the default 60 s per new input,
 # on multi-KB seeds, left the engine minimizing instead of fuzzing. The

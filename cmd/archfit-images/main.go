@@ -40,6 +40,8 @@ Examples:
   archfit-images --push registry.example.com/platform/archfit:v0.1.0
   archfit-images --push 127.0.0.1:5000/archfit:dev --insecure
   archfit-images --oci-layout bin/archfit-oci
+  archfit-images --push 127.0.0.1:5000/archfit:dev-k8s1.35 --module-dir cmd/archfit-scheduler/k8s1.35 \
+    --packages github.com/archfit/archfit/cmd/archfit-scheduler
 
 Flags:
 `)
@@ -50,6 +52,10 @@ Flags:
 	ociLayout := fs.String("oci-layout", "", "also write the index to this directory as an OCI image layout")
 	platforms := fs.String("platforms", "linux/amd64,linux/arm64", "comma-separated os/arch list")
 	ldflags := fs.String("ldflags", "", "extra linker flags (make images passes Kubernetes' version stamps)")
+	packages := fs.String("packages", strings.Join(imagebuild.DefaultPackages(), ","),
+		"comma-separated packages to build; the first is the entrypoint")
+	moduleDir := fs.String("module-dir", "", "build in this Go module's directory (make images builds each older\n"+
+		"Kubernetes minor's archfit-scheduler in cmd/archfit-scheduler/k8s<minor>)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -69,9 +75,20 @@ Flags:
 		plats = append(plats, *p)
 	}
 
+	var pkgs []string
+	for _, p := range strings.Split(*packages, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			pkgs = append(pkgs, p)
+		}
+	}
+	if len(pkgs) == 0 {
+		return errors.New("--packages: name at least one package")
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	idx, err := imagebuild.Build(ctx, imagebuild.WithPlatforms(plats...), imagebuild.WithLDFlags(*ldflags),
+		imagebuild.WithPackages(pkgs...), imagebuild.WithModuleDir(*moduleDir),
 		imagebuild.WithLogf(func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }))
 	if err != nil {
 		return err

@@ -70,7 +70,7 @@ func BenchmarkSchedulingCycle(b *testing.B) {
 							for b.Loop() {
 								p := pods[i%len(pods)]
 								i++
-								if _, err := c.sched.SchedulePod(ctx, fw, framework.NewCycleState(), p); err != nil {
+								if _, err := schedulePod(ctx, c.sched, fw, framework.NewCycleState(), p); err != nil {
 									b.Fatal(err)
 								}
 							}
@@ -154,12 +154,12 @@ func newCycleScheduler(tb testing.TB, nodes []runtime.Object) *cycleScheduler {
 	inf := informers.NewSharedInformerFactory(cs, 0)
 	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: cs.EventsV1()})
 	snapshot := schedcache.NewEmptySnapshot()
-	sched, err := scheduler.New(ctx, cs, inf, nil, profile.NewRecorderFactory(broadcaster),
-		scheduler.WithProfiles(cfg.Profiles...), scheduler.WithNodeInfoSnapshot(snapshot),
+	opts := append(snapshotOptions(snapshot), scheduler.WithProfiles(cfg.Profiles...),
 		scheduler.WithFrameworkOutOfTreeRegistry(frameworkruntime.Registry{
 			archfit.Name:               archfit.New,
 			benchcluster.NoopScoreName: benchcluster.NewNoopScore,
 		}))
+	sched, err := scheduler.New(ctx, cs, inf, nil, profile.NewRecorderFactory(broadcaster), opts...)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func newCycleScheduler(tb testing.TB, nodes []runtime.Object) *cycleScheduler {
 	}
 	// What the scheduling cycle does before each pod; nothing changes
 	// between the benchmark's cycles, since no pod is bound.
-	if err := sched.Cache.UpdateSnapshot(klog.FromContext(ctx), snapshot); err != nil {
+	if err := sched.Cache.UpdateSnapshot(klog.FromContext(ctx), schedulersSnapshot(sched, snapshot)); err != nil {
 		tb.Fatal(err)
 	}
 	return &cycleScheduler{sched: sched, im: im, warm: map[string]map[benchcluster.Kind]*framework.QueuedPodInfo{}}
@@ -195,7 +195,7 @@ func (c *cycleScheduler) pod(tb testing.TB, profile string, k benchcluster.Kind)
 	}
 	qpi := &framework.QueuedPodInfo{PodInfo: pi}
 	for try := 0; ; try++ {
-		if _, err := c.sched.SchedulePod(context.Background(), c.sched.Profiles[profile], framework.NewCycleState(), qpi); err == nil {
+		if _, err := schedulePod(context.Background(), c.sched, c.sched.Profiles[profile], framework.NewCycleState(), qpi); err == nil {
 			break
 		} else if try == 50 {
 			tb.Fatalf("%s: %v", p.Name, err)
@@ -263,7 +263,7 @@ func TestShippedProfileLeavesArchPinsToNodeAffinity(t *testing.T) {
 				pod = &framework.QueuedPodInfo{PodInfo: pi}
 			}
 			state := framework.NewCycleState()
-			res, err := c.sched.SchedulePod(context.Background(), c.sched.Profiles[profile], state, pod)
+			res, err := schedulePod(context.Background(), c.sched, c.sched.Profiles[profile], state, pod)
 			if err != nil {
 				t.Fatal(err)
 			}
