@@ -3,8 +3,10 @@ package imageplatform
 import (
 	"context"
 	"strconv"
+	"sync"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/archfit/archfit/internal/metricsutil"
@@ -21,6 +23,40 @@ type Metrics struct {
 	// hit and miss are pre-bound children: the cache-hit path then does not
 	// hash label values.
 	hit, miss prometheus.Counter
+	hosts     hostLabels
+}
+
+// MaxHostLabels bounds the registry hosts registry_errors_total names one
+// by one; errors from any further host count under host="other". Anyone who
+// may create a pod chooses its image's host, so without a bound they could
+// mint series without end.
+const MaxHostLabels = 32
+
+// hostLabels hands out host label values, the first MaxHostLabels hosts
+// seen as themselves. Only failed lookups ask, so the mutex is off every
+// hot path.
+type hostLabels struct {
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+func (h *hostLabels) label(image string) string {
+	host := "unknown"
+	if ref, err := name.ParseReference(image, name.WeakValidation); err == nil {
+		host = ref.Context().RegistryStr()
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.seen == nil {
+		h.seen = map[string]bool{}
+	}
+	if !h.seen[host] {
+		if len(h.seen) >= MaxHostLabels {
+			return "other"
+		}
+		h.seen[host] = true
+	}
+	return host
 }
 
 // NewMetrics creates and registers the collectors under prefix (for example
@@ -42,8 +78,8 @@ func NewMetrics(reg prometheus.Registerer, prefix string) *Metrics {
 		}, []string{"outcome"}),
 		registryErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: prefix + "_registry_errors_total",
-			Help: "Failed lookups by reason and HTTP status (0 when there was none).",
-		}, []string{"reason", "status"}),
+			Help: "Failed lookups by reason, HTTP status (0 when there was none) and registry host (the first 32 hosts by name, the rest as other).",
+		}, []string{"reason", "status", "host"}),
 	}
 	m.lookups = metricsutil.Register(reg, m.lookups)
 	m.latency = metricsutil.Register(reg, m.latency)
@@ -67,14 +103,14 @@ type instrumented struct {
 
 func (i *instrumented) Resolve(ctx context.Context, req Request) Result {
 	start := time.Now()
-	return i.record(start, i.next.Resolve(ctx, req))
+	return i.record(start, req.Image, i.next.Resolve(ctx, req))
 }
 
 func (i *instrumented) ResolveCached(req Request) Result {
-	return i.record(time.Now(), i.next.ResolveCached(req))
+	return i.record(time.Now(), req.Image, i.next.ResolveCached(req))
 }
 
-func (i *instrumented) record(start time.Time, res Result) Result {
+func (i *instrumented) record(start time.Time, req string, res Result) Result {
 	if res.Cached {
 		i.m.hit.Inc()
 		if res.Err == nil {
@@ -87,7 +123,11 @@ func (i *instrumented) record(start time.Time, res Result) Result {
 	reason := ErrorReason(res.Err)
 	i.m.lookups.WithLabelValues(string(res.Source), reason).Inc()
 	if res.Err != nil && !res.Cached && reason != "pending" {
-		i.m.registryErrors.WithLabelValues(reason, strconv.Itoa(StatusCode(res.Err))).Inc()
+		image := res.Image
+		if image == "" {
+			image = req
+		}
+		i.m.registryErrors.WithLabelValues(reason, strconv.Itoa(StatusCode(res.Err)), i.m.hosts.label(image)).Inc()
 	}
 	return res
 }
