@@ -117,7 +117,10 @@ type Controller struct {
 	// moves remembers each workload's last move, to check that its
 	// replacement landed on arm64. Run resets it.
 	moves map[migration.Ref]*lastMove
-	last  atomic.Pointer[Plan]
+	// series are the label values of the WorkloadPods series the last
+	// pass set, so that the next one deletes those of workloads gone.
+	series map[[3]string]bool
+	last   atomic.Pointer[Plan]
 }
 
 // lastMove is a workload's last eviction and what became of it.
@@ -188,6 +191,13 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	c.noted = map[string]string{}
 	c.moves = map[migration.Ref]*lastMove{}
+	// A replica that stops leading stops describing the cluster, so that
+	// its old figures do not add to the new leader's.
+	defer func() {
+		c.metrics.WorkloadPods.Reset()
+		c.metrics.Saving.Set(0)
+		c.series = nil
+	}()
 	logger := klog.FromContext(ctx)
 	logger.Info("migration controller running", "mode", c.o.Mode, "interval", c.o.Interval, "evictionsPerMinute", c.o.EvictionsPerMinute)
 	t := time.NewTicker(c.o.Interval)
@@ -222,7 +232,7 @@ func (c *Controller) Pass(ctx context.Context, podLister corelisters.PodLister, 
 	nodeList, _ := nodeLister.List(labels.Everything())
 	podList, _ := podLister.List(labels.Everything())
 	nodes := make(map[string]*nodeFacts, len(nodeList))
-	cheapestARM := 0.0
+	cheapestARM, cheapestOther := 0.0, 0.0
 	for _, n := range nodeList {
 		_, arch, ok := imageplatform.NodePlatform(n)
 		if !ok {
@@ -235,6 +245,9 @@ func (c *Controller) Pass(ctx context.Context, podLister corelisters.PodLister, 
 		nodes[n.Name] = nf
 		if arch == migration.ARM64 && nf.ready && (cheapestARM == 0 || nf.perVCPU < cheapestARM) {
 			cheapestARM = nf.perVCPU
+		}
+		if arch != migration.ARM64 && nf.ready && nf.perVCPU > 0 && (cheapestOther == 0 || nf.perVCPU < cheapestOther) {
+			cheapestOther = nf.perVCPU
 		}
 	}
 	if cheapestARM == 0 {
@@ -274,6 +287,7 @@ func (c *Controller) Pass(ctx context.Context, podLister corelisters.PodLister, 
 		}
 		return ""
 	}
+	c.publishRunning(refs, groups, nodes, cheapestOther)
 	moving := c.o.Mode == ModeEnabled
 	paused := 0
 	for _, r := range refs {
@@ -295,6 +309,48 @@ func (c *Controller) Pass(ctx context.Context, podLister corelisters.PodLister, 
 		"savingPerMonth", plan.SavingPerMonth, "moved", len(plan.Moved), "rollbacks", len(plan.Rollbacks), "paused", paused)
 	c.last.Store(plan)
 	return plan
+}
+
+// publishRunning sets the gauges of what runs now: each workload's bound
+// pods per arch, and what those on arm64 save per month against the
+// cheapest Ready node of another arch (without one, against amd64 priced
+// from the arm64 node by the arch weights, as the cost model prices a node
+// it knows nothing of).
+func (c *Controller) publishRunning(refs []migration.Ref, groups map[migration.Ref]*group, nodes map[string]*nodeFacts, cheapestOther float64) {
+	seen := make(map[[3]string]bool, len(c.series))
+	saving := 0.0
+	for _, r := range refs {
+		perArch := map[string]int{}
+		for _, p := range groups[r].pods {
+			nf := nodes[p.Spec.NodeName]
+			if nf == nil || !migration.Live(p) {
+				continue
+			}
+			perArch[nf.arch]++
+			if nf.arch != migration.ARM64 {
+				continue
+			}
+			other := cheapestOther
+			if other == 0 {
+				other = nf.perVCPU * c.prices.Weight("amd64") / c.prices.Weight(migration.ARM64)
+			}
+			if d := other - nf.perVCPU; d > 0 {
+				saving += cost.PodVCPU(&p.Spec) * d * HoursPerMonth
+			}
+		}
+		for arch, n := range perArch {
+			k := [3]string{r.Namespace, r.Kind + "/" + r.Name, arch}
+			seen[k] = true
+			c.metrics.WorkloadPods.WithLabelValues(k[:]...).Set(float64(n))
+		}
+	}
+	for k := range c.series {
+		if !seen[k] {
+			c.metrics.WorkloadPods.DeleteLabelValues(k[:]...)
+		}
+	}
+	c.series = seen
+	c.metrics.Saving.Set(saving)
 }
 
 // weightedARM64 prices arm64 from the cluster's other nodes and the arch

@@ -12,6 +12,11 @@ type Metrics struct {
 	Paused     prometheus.Gauge
 	Passes     prometheus.Counter
 	APIErrors  prometheus.Counter
+	// WorkloadPods and Saving are what the last pass found running:
+	// each workload's bound pods per node arch, and what its pods on
+	// arm64 save per month.
+	WorkloadPods *prometheus.GaugeVec
+	Saving       prometheus.Gauge
 }
 
 // NewMetrics registers the migration metrics.
@@ -49,7 +54,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "archfit_migration_api_errors_total",
 			Help: "Failed writes (annotations, records, evictions other than a PDB's refusal); retried on the next pass.",
 		}),
+		// Not "namespace": Prometheus's scrape sets that label to the
+		// namespace of archfit-placement's pod.
+		WorkloadPods: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "archfit_migration_workload_pods",
+			Help: "Bound pods of each workload in placement's scope (workload: Kind/name), by the node's architecture, as the last pass found them.",
+		}, []string{"workload_namespace", "workload", "arch"}),
+		Saving: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "archfit_migration_saving_per_month",
+			Help: "What the pods counted in archfit_migration_workload_pods{arch=\"arm64\"} save per month against the cheapest Ready node of another arch, in the price table's currency.",
+		}),
 	}
-	reg.MustRegister(m.Evictions, m.Rollbacks, m.Steps, m.WouldMove, m.SavingLeft, m.Paused, m.Passes, m.APIErrors)
+	reg.MustRegister(m.Evictions, m.Rollbacks, m.Steps, m.WouldMove, m.SavingLeft, m.Paused, m.Passes, m.APIErrors, m.WorkloadPods, m.Saving)
 	return m
 }
