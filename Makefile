@@ -80,7 +80,7 @@ test-versions-k8s$(1):
 	@mkdir -p $$(BIN)
 	cd cmd/archfit-scheduler/k8s$(1) && $$(GO) test -tags k8s$(1) -count=1 -ldflags "$(call minor_ldflags,$(1))" -timeout $$(TEST_TIMEOUT) \
 	  -run '$$(VERSIONS_RUN)' -v github.com/archfit/archfit/test/integration > $$(abspath $$(BIN))/test-versions-k8s$(1).log 2>&1; \
-	  rc=$$$$?; grep -E '^ *(--- |ok|FAIL)' $$(BIN)/test-versions-k8s$(1).log; exit $$$$rc
+	  rc=$$$$?; grep -E '^ *(--- |ok|FAIL)' $$(abspath $$(BIN))/test-versions-k8s$(1).log; exit $$$$rc
 endef
 $(foreach m,$(SCHEDULER_MINORS),$(eval $(call minor_targets,$(m))))
 

@@ -36,7 +36,6 @@ import (
 	"k8s.io/kubernetes/cmd/kube-scheduler/app/options"
 	"k8s.io/kubernetes/pkg/controller/deployment"
 	"k8s.io/kubernetes/pkg/controller/disruption"
-	"k8s.io/kubernetes/pkg/controller/job"
 	"k8s.io/kubernetes/pkg/controller/replicaset"
 	"sigs.k8s.io/yaml"
 )
@@ -85,7 +84,7 @@ func Start(ctx context.Context, o Options) (cp *ControlPlane, err error) {
 	storage.Transport.ServerList = []string{cp.etcd.Clients[0].Addr().String()}
 	storage.Transport.ServerList[0] = "http://" + storage.Transport.ServerList[0]
 	server, err := apiservertesting.StartTestServer(tb,
-		&apiservertesting.TestServerInstanceOptions{DisableInvariantChecks: true},
+		testServerOptions(),
 		[]string{
 			// No kubelet and no node lifecycle controller run here: nothing
 			// would remove the not-ready taint or create service accounts.
@@ -188,7 +187,7 @@ func (cp *ControlPlane) StartControllers(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	jc, err := job.NewController(ctx, cp.Client, f.Core().V1().Pods(), f.Batch().V1().Jobs(), nil, nil)
+	jc, err := newJobController(ctx, cp.Client, f)
 	if err != nil {
 		return err
 	}
@@ -196,7 +195,7 @@ func (cp *ControlPlane) StartControllers(ctx context.Context) error {
 	go rs.Run(ctx, 4)
 	go dc.Run(ctx, 4)
 	go jc.Run(ctx, 4)
-	go pdb.Run(ctx, 2)
+	go runDisruption(ctx, pdb)
 	return nil
 }
 
