@@ -23,15 +23,21 @@ func Targets() []string {
 // cluster-autoscaler Deployment, which the operator's own kustomization
 // brings.
 func Components() []string {
-	return []string{"components/cert-manager", "components/servicemonitor", "components/pull-secrets", "components/cluster-autoscaler"}
+	return []string{"components/cert-manager", "components/servicemonitor", "components/pull-secrets", "components/cluster-autoscaler", "components/grafana-dashboard"}
 }
 
-// Build runs kustomize on dir.
+// Build runs kustomize on dir, on disk. Code that must run outside a
+// checkout (the archfit CLI) uses BuildEmbedded instead.
 func Build(dir string) ([]*unstructured.Unstructured, error) {
+	return kustomizeBuild(filesys.MakeFsOnDisk(), dir, dir)
+}
+
+// kustomizeBuild runs kustomize on dir in fsys; name is dir as errors show it.
+func kustomizeBuild(fsys filesys.FileSystem, dir, name string) ([]*unstructured.Unstructured, error) {
 	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	rm, err := k.Run(filesys.MakeFsOnDisk(), dir)
+	rm, err := k.Run(fsys, dir)
 	if err != nil {
-		return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
+		return nil, fmt.Errorf("kustomize build %s: %w", name, err)
 	}
 	var out []*unstructured.Unstructured
 	for _, r := range rm.Resources() {
@@ -39,11 +45,11 @@ func Build(dir string) ([]*unstructured.Unstructured, error) {
 		// own maps hold int, which DeepCopy refuses).
 		b, err := r.MarshalJSON()
 		if err != nil {
-			return nil, fmt.Errorf("kustomize build %s: %s: %w", dir, r.CurId(), err)
+			return nil, fmt.Errorf("kustomize build %s: %s: %w", name, r.CurId(), err)
 		}
 		u := &unstructured.Unstructured{}
 		if err := u.UnmarshalJSON(b); err != nil {
-			return nil, fmt.Errorf("kustomize build %s: %s: %w", dir, r.CurId(), err)
+			return nil, fmt.Errorf("kustomize build %s: %s: %w", name, r.CurId(), err)
 		}
 		out = append(out, u)
 	}
@@ -59,13 +65,25 @@ func Compose(resources, components []string) ([]*unstructured.Unstructured, erro
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	rel := func(p string) (string, error) {
+	k, err := kustomization(resources, components, func(p string) (string, error) {
 		abs, err := filepath.Abs(p)
 		if err != nil {
 			return "", err
 		}
 		return filepath.Rel(dir, abs)
+	})
+	if err != nil {
+		return nil, err
 	}
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o644); err != nil {
+		return nil, err
+	}
+	return Build(dir)
+}
+
+// kustomization is a Kustomization of resources and components, each path
+// written as rel returns it.
+func kustomization(resources, components []string, rel func(string) (string, error)) (string, error) {
 	var b strings.Builder
 	b.WriteString("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n")
 	for _, list := range []struct {
@@ -79,13 +97,10 @@ func Compose(resources, components []string) ([]*unstructured.Unstructured, erro
 		for _, p := range list.paths {
 			r, err := rel(p)
 			if err != nil {
-				return nil, err
+				return "", err
 			}
 			fmt.Fprintf(&b, "  - %s\n", r)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(b.String()), 0o644); err != nil {
-		return nil, err
-	}
-	return Build(dir)
+	return b.String(), nil
 }

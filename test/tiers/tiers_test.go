@@ -42,6 +42,7 @@ var tiers = []struct {
 }{
 	{"internal/cost", shared},
 	{"internal/imageplatform", shared},
+	{"internal/k8sbuild", shared},
 	{"internal/metricsutil", shared},
 	{"internal/migration", shared},
 	{"internal/resolverflags", shared},
@@ -67,7 +68,7 @@ var tiers = []struct {
 // they check the shipped files against).
 var allowed = map[tier][]tier{
 	shared:    {shared},
-	deploy:    {shared},
+	deploy:    {shared, deploy}, // manifests/base deploys scheduler-config
 	component: {shared, component},
 	harness:   {shared, deploy, component, harness},
 	feature:   {shared, deploy, component, harness, feature},
@@ -76,7 +77,7 @@ var allowed = map[tier][]tier{
 
 var allowedInTests = map[tier][]tier{
 	shared:    {shared, harness},
-	deploy:    {shared, component, harness},
+	deploy:    {shared, deploy, component, harness},
 	component: {shared, deploy, component, harness},
 	harness:   {shared, deploy, component, harness},
 	feature:   {shared, deploy, component, harness, feature},

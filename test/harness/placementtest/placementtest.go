@@ -9,9 +9,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
@@ -102,8 +99,10 @@ func (s *Server) Down() error {
 
 // WebhookConfiguration is the shipped MutatingWebhookConfiguration from
 // manifests/base, calling url with caPEM as its CA instead of the Service.
+// It comes from the manifests compiled into the binary, so the demo runs
+// from any directory (manifests' tests check that copy against the files).
 func WebhookConfiguration(webhookURL string, caPEM []byte) (*admissionregistrationv1.MutatingWebhookConfiguration, error) {
-	objs, err := manifests.Build(filepath.Join(repoRoot(), "manifests", "base"))
+	objs, err := manifests.BuildEmbedded("base")
 	if err != nil {
 		return nil, err
 	}
@@ -169,23 +168,3 @@ func WaitCalled(ctx context.Context, cs kubernetes.Interface, ns, image string, 
 	}
 	return nil
 }
-
-// repoRoot finds the module root from this file, so the manifests are
-// found whatever the caller's working directory (tests, make bench, demo).
-func repoRoot() string {
-	_, file, _, ok := runtime.Caller(0)
-	if ok {
-		if d := filepath.Join(filepath.Dir(file), "..", ".."); exists(filepath.Join(d, "go.mod")) {
-			return d
-		}
-	}
-	wd, _ := os.Getwd()
-	for d := wd; d != filepath.Dir(d); d = filepath.Dir(d) {
-		if exists(filepath.Join(d, "go.mod")) {
-			return d
-		}
-	}
-	return wd
-}
-
-func exists(p string) bool { _, err := os.Stat(p); return err == nil }
