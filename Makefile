@@ -33,7 +33,7 @@ VERSIONS_RUN ?= ^TestArchfit$$/^(scheduler|placement)$$
 BENCH_TIME   ?= 2s
 
 .PHONY: all build test unit integration race bench demo lint proto generate fuzz clean images e2e soak \
-        schedulers scheduler-versions test-versions e2e-versions
+        schedulers scheduler-versions test-versions e2e-versions test-chart chart
 
 all: build
 
@@ -52,8 +52,22 @@ schedulers: build $(foreach m,$(SCHEDULER_MINORS),scheduler-k8s$(m))
 # version.
 test:
 	$(GO) test -ldflags "$(K8S_LDFLAGS)" -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) --no-print-directory test-chart
 	$(MAKE) --no-print-directory race
 	$(MAKE) --no-print-directory scheduler-versions
+
+# The Helm chart (manifests/charts/archfit), with the Helm SDK in a
+# test-only module, test/chart, so the main go.mod stays free of it: lint
+# (what helm lint runs), renders of every toggle and minor, the
+# self-signed TLS kept through lookup, and parity with the kustomize tree.
+test-chart:
+	cd test/chart && $(GO) test -timeout $(TEST_TIMEOUT) ./...
+
+# The chart as bin/archfit-<version>.tgz, for helm install or a chart
+# repository.
+chart:
+	@mkdir -p $(BIN)
+	cd test/chart && $(GO) run ./cmd/render --package $(abspath $(BIN))
 
 # Each older minor: build archfit-scheduler, check that --version names the
 # minor, and run the plugin's unit tests compiled against that minor.
