@@ -37,6 +37,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
@@ -73,12 +74,20 @@ type cluster struct {
 	schedArgs []string
 	schedKC   string
 	placement *proc
+	// An older minor's kube-apiserver and archfit-scheduler
+	// (TestOlderMinor); else tools' and bins' own.
+	apiserverBin, schedBin string
+	// chartKubeVersion, when set, makes install apply the Helm chart
+	// rendered for that Kubernetes version instead of manifests/base.
+	chartKubeVersion string
 }
 
 func TestE2E(t *testing.T) {
 	ctx := context.Background()
 	began := time.Now()
-	c := &cluster{dir: t.TempDir(), schedPort: map[*proc]int{}}
+	// Installed from the Helm chart, as most teams install; the CA tests
+	// install manifests/base, and the manifests tests check both agree.
+	c := &cluster{dir: t.TempDir(), schedPort: map[*proc]int{}, chartKubeVersion: "v1.37.1"}
 	art := sharedArtifacts(t)
 	tools := art.tools
 	c.reg, c.archfit, c.bins = art.reg, art.archfit, art.bins
@@ -333,7 +342,11 @@ func (c *cluster) startControlPlane(t *testing.T, tools string) {
 	writeServiceAccountKey(t, saKey)
 	port := freePort(t)
 	c.server = fmt.Sprintf("https://127.0.0.1:%d", port)
-	api := start(t, c.dir, "kube-apiserver", filepath.Join(tools, "kube-apiserver"),
+	apiBin := filepath.Join(tools, "kube-apiserver")
+	if c.apiserverBin != "" {
+		apiBin = c.apiserverBin
+	}
+	api := start(t, c.dir, "kube-apiserver", apiBin,
 		"--etcd-servers", etcdURL, "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
 		"--secure-port", strconv.Itoa(port), "--cert-dir", filepath.Join(c.dir, "apiserver"),
 		"--token-auth-file", tokens, "--authorization-mode", "Node,RBAC",
@@ -352,8 +365,8 @@ func (c *cluster) restConfig(token string) *rest.Config {
 	return &rest.Config{Host: c.server, BearerToken: token, TLSClientConfig: rest.TLSClientConfig{Insecure: true}, QPS: 100, Burst: 200}
 }
 
-// install applies manifests/base for real, so the binaries run with the
-// shipped ServiceAccounts and RBAC. Nothing runs the Deployments (no
+// install applies manifests/base, or the Helm chart, for real, so the
+// binaries run with the shipped ServiceAccounts and RBAC. Nothing runs the Deployments (no
 // controller-manager or kubelet): the test runs their containers itself.
 func (c *cluster) install(t *testing.T) {
 	t.Helper()
@@ -362,8 +375,10 @@ func (c *cluster) install(t *testing.T) {
 		t.Fatal(err)
 	}
 	ap := &manifests.Applier{Dynamic: dyn, Mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(c.cs.Discovery())), FieldManager: "archfit-e2e"}
-	objs, err := manifests.Build(filepath.Join(repoRoot, "manifests", "base"))
-	if err != nil {
+	var objs []*unstructured.Unstructured
+	if c.chartKubeVersion != "" {
+		objs = chartObjects(t, c.chartKubeVersion)
+	} else if objs, err = manifests.Build(filepath.Join(repoRoot, "manifests", "base")); err != nil {
 		t.Fatal(err)
 	}
 	sort.SliceStable(objs, func(i, j int) bool { return objs[i].GetKind() == "Namespace" && objs[j].GetKind() != "Namespace" })
@@ -531,7 +546,11 @@ func (c *cluster) startScheduler(t *testing.T, name string) *proc {
 	port := freePort(t)
 	args := append([]string{"--config=" + c.schedCfg, "--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(port),
 		"--authentication-kubeconfig=" + c.schedKC, "--authorization-kubeconfig=" + c.schedKC}, c.schedArgs...)
-	p := start(t, c.dir, name, filepath.Join(c.bins, "archfit-scheduler"), args...)
+	bin := filepath.Join(c.bins, "archfit-scheduler")
+	if c.schedBin != "" {
+		bin = c.schedBin
+	}
+	p := start(t, c.dir, name, bin, args...)
 	c.schedPort[p] = port
 	c.scheduler = append(c.scheduler, p)
 	waitHTTP(t, p, fmt.Sprintf("https://127.0.0.1:%d/readyz", port), "", 60*time.Second)
@@ -776,4 +795,34 @@ func metricValue(page, series string) float64 {
 		return v
 	}
 	return -1
+}
+
+// chartObjects renders manifests/charts/archfit as helm install would on a
+// cluster of kubeVersion, with test/chart's renderer (the Helm SDK lives in
+// that module, not this one), owning its namespace since nothing here runs
+// helm's --create-namespace.
+func chartObjects(t *testing.T, kubeVersion string) []*unstructured.Unstructured {
+	t.Helper()
+	start := time.Now()
+	cmd := exec.Command("go", "run", "./cmd/render", "--kube-version", kubeVersion, "--set", "namespace.create=true")
+	cmd.Dir = filepath.Join(repoRoot, "test", "chart")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("rendering the chart: %v\n%s", err, stderr.String())
+	}
+	var objs []*unstructured.Unstructured
+	for _, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(string(out), -1) {
+		var m map[string]any
+		if err := yaml.Unmarshal([]byte(doc), &m); err != nil {
+			t.Fatalf("the rendered chart: %v", err)
+		}
+		if len(m) == 0 {
+			continue
+		}
+		objs = append(objs, &unstructured.Unstructured{Object: m})
+	}
+	t.Logf("rendered the chart for %s: %d objects in %s", kubeVersion, len(objs), time.Since(start).Round(time.Second))
+	return objs
 }

@@ -187,9 +187,16 @@ current-context: e2e
 // cache makes a warm run's builds a link at most.
 func goBuild(t *testing.T, ctx context.Context, out string, env []string, args ...string) {
 	t.Helper()
+	goBuildIn(t, ctx, repoRoot, out, env, args...)
+}
+
+// goBuildIn is goBuild in another module's directory (an older minor's
+// build module).
+func goBuildIn(t *testing.T, ctx context.Context, dir, out string, env []string, args ...string) {
+	t.Helper()
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = repoRoot
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, b)
