@@ -29,7 +29,9 @@ import (
 //     amd64-only image off arm64, Score puts a multi-arch image on the
 //     cheaper arm64, each explained in an Event;
 //   - archfit-placement's webhook and gate write the image's platforms onto
-//     a pod as required node affinity against this API server.
+//     a pod as required node affinity against this API server;
+//   - archfit-expander, the one build too, answers CA's gRPC call with the
+//     group each image can run on.
 func TestOlderMinor(t *testing.T) {
 	minor := os.Getenv("ARCHFIT_E2E_KUBE_MINOR")
 	if minor == "" {
@@ -96,6 +98,7 @@ func TestOlderMinor(t *testing.T) {
 
 	c.waitLeader(t, c.startScheduler(t, "archfit-scheduler-"+minor))
 	c.startPlacement(t)
+	exp := c.startExpander(t)
 	ns := "e2e"
 	if _, err := c.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns,
 		Labels: map[string]string{"archfit.dev/placement": "enabled"}}}, metav1.CreateOptions{}); err != nil {
@@ -125,6 +128,17 @@ func TestOlderMinor(t *testing.T) {
 				if n := c.countEvents(t, ns, tc.pod, tc.reason); n != 1 {
 					t.Errorf("pod %s: %d %s Events, want 1", tc.pod, n, tc.reason)
 				}
+			}
+		}
+	})
+
+	t.Run("the expander answers CA on this API server", func(t *testing.T) {
+		for image, want := range map[string]string{c.reg.Host + "/app/amd:1": "ng-amd64", c.reg.Host + "/app/multi:1": "ng-arm64"} {
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "pending", Namespace: ns},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: image}}}}
+			got := exp.bestOptions(t, pod, map[string]*corev1.Node{"ng-amd64": c.template(t, "kwok-amd64-0"), "ng-arm64": c.template(t, "kwok-arm64-1")})
+			if strings.Join(got, ",") != want {
+				t.Errorf("%s: answer %v, want %s", image, got, want)
 			}
 		}
 	})
