@@ -1,7 +1,7 @@
 //go:build k8s1.35
 
-// The scheduling-cycle test's calls into kube-scheduler 1.35, which keeps
-// its node snapshot to itself and schedules a *v1.Pod.
+// The scheduling-cycle test's call into kube-scheduler 1.35's SchedulePod,
+// which takes a *v1.Pod (its snapshot: cycle_k8s1.35-1.36_test.go).
 
 package archfit_test
 
@@ -10,18 +10,8 @@ import (
 
 	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler"
-	schedcache "k8s.io/kubernetes/pkg/scheduler/backend/cache"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
 )
-
-func snapshotOptions(*schedcache.Snapshot) []scheduler.Option { return nil }
-
-func schedulersSnapshot(sched *scheduler.Scheduler, _ *schedcache.Snapshot) *schedcache.Snapshot {
-	for _, fw := range sched.Profiles {
-		return fw.SnapshotSharedLister().(*schedcache.Snapshot)
-	}
-	return nil
-}
 
 func schedulePod(ctx context.Context, sched *scheduler.Scheduler, fw framework.Framework, state fwk.CycleState, p *framework.QueuedPodInfo) (scheduler.ScheduleResult, error) {
 	return sched.SchedulePod(ctx, fw, state, p.Pod)
