@@ -47,7 +47,7 @@ func TestPrintVersion(t *testing.T) {
 // k8s1.MINOR directory is in SCHEDULER_MINORS and the other way round;
 // each replaces k8s.io/kubernetes with a v1.MINOR release and every staging
 // module it replaces with v0.MINOR of the same patch; and all share one
-// deps.go.
+// deps.go and one build.go.
 func TestBuildModules(t *testing.T) {
 	mk, err := os.ReadFile("../../Makefile")
 	if err != nil {
@@ -100,14 +100,18 @@ func TestBuildModules(t *testing.T) {
 				t.Errorf("%s/go.mod: %s => %s %s, want %s v0.%s.%s", dir, r[1], r[2], r[3], r[1], k[1], k[2])
 			}
 		}
-		d, err := os.ReadFile(filepath.Join(dir, "deps.go"))
-		if err != nil {
-			t.Fatal(err)
+		var d []byte
+		for _, f := range []string{"deps.go", "build.go"} {
+			b, err := os.ReadFile(filepath.Join(dir, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d = append(d, b...)
 		}
 		if deps == nil {
 			deps = d
 		} else if !bytes.Equal(d, deps) {
-			t.Errorf("%s/deps.go differs from k8s%s/deps.go: every build module compiles the same packages", dir, found[0])
+			t.Errorf("%s/deps.go or build.go differs from k8s%s's: every build module compiles the same packages", dir, found[0])
 		}
 		if _, err := os.Stat(filepath.Join(dir, "go.sum")); err != nil {
 			t.Errorf("%s: no go.sum committed: %v", dir, err)
