@@ -414,3 +414,38 @@ func (r *Registry) PushImage(repoTag, platform string, docker bool) (string, err
 	d, err := img.Digest()
 	return d.String(), err
 }
+
+// PlatformDigests are what the registry holds under repo:tag for each
+// platform's arch: its manifest's digest and its config's digest, read
+// with go-containerregistry's own client, not archfit's resolver. An
+// image a runtime pulled by that tag may report either as imageID.
+func (r *Registry) PlatformDigests(repoTag string) (map[string][2]string, error) {
+	ref, err := r.ref(repoTag)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := remote.Index(ref, r.remoteOpts()...)
+	if err != nil {
+		return nil, err
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][2]string{}
+	for _, m := range im.Manifests {
+		if m.Platform == nil || m.Platform.Architecture == "unknown" {
+			continue
+		}
+		img, err := idx.Image(m.Digest)
+		if err != nil {
+			return nil, err
+		}
+		cfg, err := img.ConfigName()
+		if err != nil {
+			return nil, err
+		}
+		out[m.Platform.Architecture] = [2]string{m.Digest.String(), cfg.String()}
+	}
+	return out, nil
+}
