@@ -39,6 +39,14 @@ type Record struct {
 	Image    string      `json:"image"`
 	Workload string      `json:"workload"`
 	Time     metav1.Time `json:"time"`
+	// Digests are every digest the image is known by on Arch: the one its
+	// tag resolves to (an index's, which the resolvers look records up
+	// by), Arch's platform manifest's and its config's. A runtime reports
+	// any one of them as imageID, and each finds the record. Empty until
+	// the controller has asked the registry (it retries each pass); a
+	// record written by hand with its "image" set is completed the same
+	// way.
+	Digests []string `json:"digests,omitempty"`
 }
 
 // Key is the data key of a digest ("sha256:abc" → "sha256-abc").
@@ -49,9 +57,10 @@ func DigestOfKey(key string) string { return strings.Replace(key, "-", ":", 1) }
 
 // DigestOf takes the digest out of a container status imageID
 // ("docker.io/library/app@sha256:…", "docker-pullable://app@sha256:…",
-// or a bare "sha256:…"); "" when it holds none. For an image pulled by a
-// tag that names an index, the runtime reports the index's digest, which
-// is the digest the resolver reports too.
+// or a bare "sha256:…"); "" when it holds none. Which digest it is depends
+// on the runtime: containerd reports the repo digest, for a multi-arch tag
+// the index's; others the platform manifest's or the config's. A record's
+// Digests hold all three, so any of them finds it.
 func DigestOf(imageID string) string {
 	if i := strings.LastIndex(imageID, "@"); i >= 0 {
 		imageID = imageID[i+1:]
@@ -128,27 +137,95 @@ func (r *Records) Set(cm *corev1.ConfigMap) error {
 	return err
 }
 
-// store publishes all, and the denied arches derived from it.
+// store publishes all, and the denied arches derived from it, under the
+// key's digest and every digest a record lists.
 func (r *Records) store(all map[string][]Record) {
 	denied := make(map[string][]string, len(all))
+	deny := func(d, arch string) {
+		for _, a := range denied[d] {
+			if a == arch {
+				return
+			}
+		}
+		denied[d] = append(denied[d], arch)
+	}
 	for d, rs := range all {
 		for _, rec := range rs {
-			denied[d] = append(denied[d], rec.Arch)
+			deny(d, rec.Arch)
+			for _, alias := range rec.Digests {
+				deny(alias, rec.Arch)
+			}
 		}
 	}
 	r.all.Store(&all)
 	r.denied.Store(&denied)
 }
 
-// Add adds one record to what r holds, for the writer, until its
-// informer brings the ConfigMap back.
+// Add adds one record to what r holds (replacing digest's record for the
+// same arch), for the writer, until its informer brings the ConfigMap
+// back.
 func (r *Records) Add(digest string, rec Record) {
 	all := map[string][]Record{}
 	for d, rs := range r.All() {
 		all[d] = rs
 	}
-	all[digest] = append(append([]Record(nil), all[digest]...), rec)
+	rs := append([]Record(nil), all[digest]...)
+	replaced := false
+	for i := range rs {
+		if rs[i].Arch == rec.Arch {
+			rs[i], replaced = rec, true
+		}
+	}
+	if !replaced {
+		rs = append(rs, rec)
+	}
+	all[digest] = rs
 	r.store(all)
+}
+
+// Lookup finds the record that digest, in any of its forms, has for arch:
+// the key it is stored under and the record.
+func (r *Records) Lookup(digest, arch string) (string, Record, bool) {
+	if !r.Has(digest, arch) {
+		return "", Record{}, false
+	}
+	all := r.All()
+	for _, rec := range all[digest] {
+		if rec.Arch == arch {
+			return digest, rec, true
+		}
+	}
+	keys := make([]string, 0, len(all))
+	for k := range all {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		for _, rec := range all[k] {
+			if rec.Arch != arch {
+				continue
+			}
+			for _, d := range rec.Digests {
+				if d == digest {
+					return k, rec, true
+				}
+			}
+		}
+	}
+	return "", Record{}, false
+}
+
+// Incomplete lists the records whose Digests are not known yet, by key.
+func (r *Records) Incomplete() map[string][]Record {
+	out := map[string][]Record{}
+	for k, rs := range r.All() {
+		for _, rec := range rs {
+			if len(rec.Digests) == 0 {
+				out[k] = append(out[k], rec)
+			}
+		}
+	}
+	return out
 }
 
 // SplitName parses "namespace/name"; ok is false for "".
@@ -178,6 +255,51 @@ func WatchRecords(client kubernetes.Interface, namespace, name string, r *Record
 		DeleteFunc: func(any) { _ = r.Set(nil) },
 	})
 	return f, inf.HasSynced, err
+}
+
+// SetDigests sets Digests on the record digest has for arch in the
+// ConfigMap, and on r's copy. It reports whether it wrote anything: not
+// when the record is gone (an operator cleared it) or already has them.
+func SetDigests(ctx context.Context, client kubernetes.Interface, namespace, name, digest, arch string, digests []string) (bool, error) {
+	wrote := false
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		wrote = false
+		cms := client.CoreV1().ConfigMaps(namespace)
+		cm, err := cms.Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		v, ok := cm.Data[Key(digest)]
+		if !ok {
+			return nil
+		}
+		var rs []Record
+		if err := json.Unmarshal([]byte(v), &rs); err != nil {
+			return fmt.Errorf("rollback record %s: %w", Key(digest), err)
+		}
+		changed := false
+		for i := range rs {
+			if rs[i].Arch == arch && len(rs[i].Digests) == 0 {
+				rs[i].Digests = digests
+				changed = true
+			}
+		}
+		if !changed {
+			return nil
+		}
+		b, err := json.Marshal(rs)
+		if err != nil {
+			return err
+		}
+		cm.Data[Key(digest)] = string(b)
+		_, err = cms.Update(ctx, cm, metav1.UpdateOptions{})
+		wrote = err == nil
+		return err
+	})
+	return wrote, err
 }
 
 // AddRecord writes rec for digest into the ConfigMap, creating it when it

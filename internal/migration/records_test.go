@@ -212,3 +212,87 @@ func TestWatchRecords(t *testing.T) {
 	}
 	waitFor("the deletion", func() bool { return r.DeniedArchitectures(digestA) == nil })
 }
+
+// A runtime may report the index's, the platform manifest's or the
+// config's digest as imageID: each must find the record, whatever key it
+// is stored under, and only for the record's arch.
+func TestRecordsMatchEveryDigestForm(t *testing.T) {
+	const (
+		index    = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+		manifest = "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+		config   = "sha256:3333333333333333333333333333333333333333333333333333333333333333"
+		amdMan   = "sha256:4444444444444444444444444444444444444444444444444444444444444444"
+	)
+	for _, key := range []string{index, manifest, config} {
+		t.Run(key[7:11], func(t *testing.T) {
+			var r Records
+			cm := recordsMap(t, map[string][]Record{key: {{Arch: "arm64", Reason: ReasonExecFormatError, Digests: []string{index, manifest, config}}}}, nil)
+			if err := r.Set(cm); err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range []string{index, manifest, config} {
+				if !r.Has(d, "arm64") {
+					t.Errorf("record under %s: %s does not find it", key, d)
+				}
+				if r.Has(d, "amd64") {
+					t.Errorf("record under %s: %s denies amd64 too", key, d)
+				}
+				k, rec, ok := r.Lookup(d, "arm64")
+				if !ok || k != key || rec.Reason != ReasonExecFormatError {
+					t.Errorf("Lookup(%s) = %q, %+v, %v; want the record under %s", d, k, rec, ok, key)
+				}
+			}
+			if r.Has(amdMan, "arm64") {
+				t.Error("another platform's manifest digest finds the record")
+			}
+			if got := r.DeniedArchitectures(index); !slices.Equal(got, []string{"arm64"}) {
+				t.Errorf("denied for the index = %v, want [arm64] once", got)
+			}
+			if inc := r.Incomplete(); len(inc) != 0 {
+				t.Errorf("Incomplete = %v for a record with its digests", inc)
+			}
+		})
+	}
+	var r Records
+	r.Add(manifest, Record{Arch: "arm64", Image: "app:1"})
+	if inc := r.Incomplete(); len(inc[manifest]) != 1 {
+		t.Fatalf("Incomplete = %v, want the record without digests", inc)
+	}
+	if r.Has(index, "arm64") {
+		t.Fatal("before its digests are known, the index digest finds the record")
+	}
+	r.Add(manifest, Record{Arch: "arm64", Image: "app:1", Digests: []string{index, manifest, config}})
+	if !r.Has(index, "arm64") || len(r.All()[manifest]) != 1 || len(r.Incomplete()) != 0 {
+		t.Fatalf("after Add with digests: all %+v", r.All())
+	}
+}
+
+func TestSetDigests(t *testing.T) {
+	ctx := context.Background()
+	cs := fake.NewClientset()
+	if _, err := AddRecord(ctx, cs, "archfit", "archfit-rollbacks", digestA, Record{Arch: "arm64", Image: "app:1"}); err != nil {
+		t.Fatal(err)
+	}
+	wrote, err := SetDigests(ctx, cs, "archfit", "archfit-rollbacks", digestA, "arm64", []string{digestB, digestA})
+	if err != nil || !wrote {
+		t.Fatalf("SetDigests = %v, %v", wrote, err)
+	}
+	cm, err := cs.CoreV1().ConfigMaps("archfit").Get(ctx, "archfit-rollbacks", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := ParseRecords(cm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := all[digestA]; len(got) != 1 || !slices.Equal(got[0].Digests, []string{digestB, digestA}) || got[0].Image != "app:1" {
+		t.Fatalf("record after SetDigests: %+v", got)
+	}
+	// Once set, they are kept; a cleared record is not brought back.
+	if wrote, err := SetDigests(ctx, cs, "archfit", "archfit-rollbacks", digestA, "arm64", []string{digestA}); wrote || err != nil {
+		t.Fatalf("second SetDigests = %v, %v; want nothing written", wrote, err)
+	}
+	if wrote, err := SetDigests(ctx, cs, "archfit", "archfit-rollbacks", digestB, "arm64", []string{digestB}); wrote || err != nil {
+		t.Fatalf("SetDigests of a key that is not there = %v, %v", wrote, err)
+	}
+}
