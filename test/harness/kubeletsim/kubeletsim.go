@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -47,12 +48,25 @@ type Kubelet struct {
 	// ImageID is the runtime's imageID for an image as written in the pod
 	// spec (for a tag, "repo@<digest it resolved to>").
 	ImageID func(image string) string
+	// ImageIDOn, when set, wins over ImageID: the imageID a runtime
+	// reports on a node of arch. Runtimes differ in which digest that is:
+	// the index's (containerd, for a multi-arch tag), the platform
+	// manifest's, or the config's.
+	ImageIDOn func(image, arch string) string
 	// Fail says how a container fares on a node of arch; nil: it runs.
 	Fail func(pod *corev1.Pod, c corev1.Container, arch string) Failure
+	// StartDelay is how long a bound pod's image pull and container start
+	// take; until then its status says ContainerCreating, with no
+	// imageID, as kubelet's does. nil: at once.
+	StartDelay func(pod *corev1.Pod) time.Duration
 
 	mu    sync.Mutex
 	wrote map[string]Failure // pod UID/container → what status says
+	seen  map[string]time.Time
 }
+
+// creating is the Failure value kubeletsim notes for a pod still pulling.
+const creating Failure = -1
 
 // Run works until ctx ends.
 func (k *Kubelet) Run(ctx context.Context) error {
@@ -71,6 +85,7 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	nodeLister := nodes.Lister()
 	nodes.Informer()
 	k.wrote = map[string]Failure{}
+	k.seen = map[string]time.Time{}
 	f.Start(ctx.Done())
 	if !cache.WaitForCacheSync(ctx.Done(), pods.Informer().HasSynced, nodes.Informer().HasSynced) {
 		return fmt.Errorf("kubeletsim: informers did not sync")
@@ -88,12 +103,17 @@ func (k *Kubelet) Run(ctx context.Context) error {
 				}
 				ns, name, _ := cache.SplitMetaNamespaceKey(key)
 				p, err := pods.Lister().Pods(ns).Get(name)
+				var after time.Duration
 				if err == nil {
-					err = k.sync(ctx, p, nodeLister)
+					after, err = k.sync(ctx, p, nodeLister)
 				}
-				if err != nil && !apierrors.IsNotFound(err) && ctx.Err() == nil {
+				switch {
+				case err != nil && !apierrors.IsNotFound(err) && ctx.Err() == nil:
 					q.AddRateLimited(key)
-				} else {
+				case after > 0:
+					q.Forget(key)
+					q.AddAfter(key, after)
+				default:
 					q.Forget(key)
 				}
 				q.Done(key)
@@ -106,20 +126,75 @@ func (k *Kubelet) Run(ctx context.Context) error {
 
 func (k *Kubelet) sync(ctx context.Context, p *corev1.Pod, nodes interface {
 	Get(string) (*corev1.Node, error)
-}) error {
+}) (time.Duration, error) {
 	if p.Spec.NodeName == "" {
-		return nil
+		return 0, nil
 	}
 	if p.DeletionTimestamp != nil {
 		// The containers have stopped: kubelet confirms the deletion.
 		uid := p.UID
-		return k.Client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{
+		k.mu.Lock()
+		delete(k.seen, string(uid))
+		k.mu.Unlock()
+		return 0, k.Client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{
 			GracePeriodSeconds: new(int64), Preconditions: &metav1.Preconditions{UID: &uid}})
 	}
 	node, err := nodes.Get(p.Spec.NodeName)
 	if err != nil {
-		return nil // a node that is gone: the pod GC's business
+		return 0, nil // a node that is gone: the pod GC's business
 	}
+	if k.StartDelay != nil {
+		k.mu.Lock()
+		first, ok := k.seen[string(p.UID)]
+		if !ok {
+			first = time.Now()
+			k.seen[string(p.UID)] = first
+		}
+		k.mu.Unlock()
+		if left := k.StartDelay(p) - time.Since(first); left > 0 {
+			return left, k.writeCreating(ctx, p)
+		}
+	}
+	return 0, k.writeStarted(ctx, p, node)
+}
+
+// writeCreating reports a pod whose images are still being pulled.
+func (k *Kubelet) writeCreating(ctx context.Context, p *corev1.Pod) error {
+	k.mu.Lock()
+	done := len(p.Spec.Containers) > 0 && k.wrote[string(p.UID)+"/"+p.Spec.Containers[0].Name] == creating
+	k.mu.Unlock()
+	if done {
+		return nil
+	}
+	now := metav1.Now()
+	st := p.DeepCopy()
+	st.Status.Phase = corev1.PodPending
+	st.Status.HostIP = "10.0.0.1"
+	st.Status.ContainerStatuses = nil
+	for _, c := range p.Spec.Containers {
+		st.Status.ContainerStatuses = append(st.Status.ContainerStatuses, corev1.ContainerStatus{Name: c.Name, Image: c.Image,
+			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}})
+	}
+	st.Status.Conditions = []corev1.PodCondition{
+		{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now},
+		{Type: corev1.PodInitialized, Status: corev1.ConditionTrue, LastTransitionTime: now},
+		{Type: corev1.ContainersReady, Status: corev1.ConditionFalse, Reason: "ContainersNotReady", LastTransitionTime: now},
+		{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "ContainersNotReady", LastTransitionTime: now},
+	}
+	if _, err := k.Client.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, st, metav1.UpdateOptions{}); err != nil {
+		return err
+	}
+	k.mu.Lock()
+	for _, c := range p.Spec.Containers {
+		k.wrote[string(p.UID)+"/"+c.Name] = creating
+	}
+	k.mu.Unlock()
+	return nil
+}
+
+// writeStarted reports a pod whose containers started: running and Ready,
+// or failing as Fail says.
+func (k *Kubelet) writeStarted(ctx context.Context, p *corev1.Pod, node *corev1.Node) error {
 	_, arch, _ := imageplatform.NodePlatform(node)
 	want := make([]Failure, len(p.Spec.Containers))
 	same := p.Status.Phase == corev1.PodRunning
@@ -146,7 +221,10 @@ func (k *Kubelet) sync(ctx context.Context, p *corev1.Pod, nodes interface {
 	st.Status.ContainerStatuses = nil
 	for i, c := range p.Spec.Containers {
 		id := c.Image
-		if k.ImageID != nil {
+		switch {
+		case k.ImageIDOn != nil:
+			id = k.ImageIDOn(c.Image, arch)
+		case k.ImageID != nil:
 			id = k.ImageID(c.Image)
 		}
 		cs := corev1.ContainerStatus{Name: c.Name, Image: c.Image, ImageID: id, ContainerID: "containerd://" + string(p.UID)[:8] + c.Name}
