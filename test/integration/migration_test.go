@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,7 +46,18 @@ func migrationScenarios(t *testing.T, cp *controlPlane) {
 	t.Cleanup(reg.Close)
 	img := func(repo string) string { return reg.Host + "/" + repo }
 	digests := map[string]string{}
-	for _, repo := range []string{"mig/web:1", "mig/liar:1", "mig/crashy:1"} {
+	// canary, doomed, pinned and the form- images lie as liar does: their
+	// index lists arm64 and their arm64 binary is amd64's.
+	forms := []string{"index", "manifest", "config"}
+	lyingRepos := []string{"mig/liar:1", "mig/canary:1", "mig/doomed:1", "mig/pinned:1"}
+	for _, f := range forms {
+		lyingRepos = append(lyingRepos, "mig/form-"+f+":1")
+	}
+	lying := map[string]bool{}
+	for _, r := range lyingRepos {
+		lying[img(r)] = true
+	}
+	for _, repo := range append([]string{"mig/web:1", "mig/crashy:1"}, lyingRepos...) {
 		d, err := reg.PushIndex(repo, []string{"linux/amd64", "linux/arm64"}, false, false)
 		if err != nil {
 			t.Fatal(err)
@@ -68,14 +81,36 @@ func migrationScenarios(t *testing.T, cp *controlPlane) {
 	if err := cp.StartControllers(cctx); err != nil {
 		t.Fatal(err)
 	}
+	// What the runtime reports as imageID: the index's digest (containerd,
+	// for a tag), except for the form- images on arm64, which report the
+	// form their name gives, as other runtimes do.
+	reported := map[string]string{}
+	for _, f := range forms {
+		pd, err := reg.PlatformDigests("mig/form-" + f + ":1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		reported[img("mig/form-"+f+":1")] = map[string]string{"index": digests[img("mig/form-"+f+":1")], "manifest": pd["arm64"][0], "config": pd["arm64"][1]}[f]
+	}
+	// How long each app's pods take to pull and start; see startAfter.
+	var startDelays sync.Map
 	kl := &kubeletsim.Kubelet{Client: cs, Namespace: ns,
-		ImageID: func(image string) string {
+		ImageIDOn: func(image, arch string) string {
 			repo, _, _ := strings.Cut(image, ":1")
+			if d, ok := reported[image]; ok && arch == "arm64" {
+				return repo + "@" + d
+			}
 			return repo + "@" + digests[image]
+		},
+		StartDelay: func(p *corev1.Pod) time.Duration {
+			if f, ok := startDelays.Load(p.Labels["app"]); ok {
+				return f.(func(*corev1.Pod) time.Duration)(p)
+			}
+			return 0
 		},
 		Fail: func(_ *corev1.Pod, c corev1.Container, arch string) kubeletsim.Failure {
 			switch {
-			case c.Image == liar && arch == "arm64":
+			case lying[c.Image] && arch == "arm64":
 				return kubeletsim.ExecFormat
 			case c.Image == crashy && arch == "arm64":
 				return kubeletsim.CrashLoop
@@ -95,6 +130,10 @@ func migrationScenarios(t *testing.T, cp *controlPlane) {
 			o.MigrationInterval = time.Second
 			o.MigrationEvictionsPerMinute = 600
 			o.MigrationCrashLoopRestarts = 3
+			// Seconds for minutes: long enough to span the kubelet
+			// stand-in's slow starts below, short enough for a ramp.
+			o.MigrationSoak = 2 * time.Second
+			o.MigrationReadyTimeout = time.Minute
 			if change != nil {
 				change(o)
 			}
@@ -363,6 +402,208 @@ func migrationScenarios(t *testing.T, cp *controlPlane) {
 			t.Fatalf("liar's record: %+v", rec)
 		}
 	})
+
+	// The safety scenarios. The kubelet stand-in takes longer to pull and
+	// start a pod than the controller's pass interval (1s) and eviction
+	// limit (600 a minute) leave between moves, as a real image pull does.
+	slow := func(d time.Duration) func(*corev1.Pod) time.Duration {
+		return func(*corev1.Pod) time.Duration { return d }
+	}
+
+	t.Run("a lying image at target 100% puts one pod on arm64, never two, and the workload never loses its last Ready pod", func(t *testing.T) {
+		canary := img("mig/canary:1")
+		startDelays.Store("canary", slow(3*time.Second))
+		deployOnAMD64(t, cs, ns, sc, "canary", canary, 2)
+		err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+			ready := 0
+			for _, p := range listApp(t, cs, ns, "canary") {
+				if podIsReady(&p) {
+					ready++
+				}
+			}
+			return ready == 2, nil
+		})
+		if err != nil {
+			t.Fatalf("the Deployment's pods never both Ready: %v", err)
+		}
+		w := watchApp(t, cs, ns, "canary")
+		setTarget(t, cs, ns, "canary", "100%")
+		waitRecord(t, cs, digests[canary])
+		waitArchCounts(t, cs, ns, "canary", func(m map[string]int) bool { return m["amd64"] == 2 && m["arm64"] == 0 && m["pending"] == 0 })
+		time.Sleep(4 * time.Second) // more passes: nothing else moves
+		onARM, minReady := w.stop()
+		if len(onARM) != 1 {
+			t.Errorf("pods bound to arm64 over the run: %v, want exactly one, the canary", onARM)
+		}
+		if minReady < 1 {
+			t.Errorf("the Deployment had %d Ready pods at one point, want at least 1 throughout", minReady)
+		}
+		if n := len(workloadEvents(t, cs, ns, "canary", migrationctl.ReasonMoved)); n != 1 {
+			t.Errorf("%d %s Events, want 1", n, migrationctl.ReasonMoved)
+		}
+	})
+
+	t.Run("a record evicts at once every pod of the image on arm64, those still pulling too", func(t *testing.T) {
+		doomed := img("mig/doomed:1")
+		// The first pod starts in a second and fails; the second is
+		// still pulling for a minute.
+		var first sync.Once
+		var firstUID types.UID
+		startDelays.Store("doomed", func(p *corev1.Pod) time.Duration {
+			first.Do(func() { firstUID = p.UID })
+			if p.UID == firstUID {
+				return time.Second
+			}
+			return time.Minute
+		})
+		cordon(t, cs, "mig-amd-1", true)
+		cordon(t, cs, "mig-amd-2", true)
+		deploy(t, cs, ns, sc, "doomed", doomed, 2, "0%")
+		waitArchCounts(t, cs, ns, "doomed", func(m map[string]int) bool { return m["arm64"] == 2 })
+		var starting *corev1.Pod
+		for _, p := range listApp(t, cs, ns, "doomed") {
+			if p.UID != firstUID && p.DeletionTimestamp == nil {
+				starting = p.DeepCopy()
+			}
+		}
+		if starting == nil {
+			t.Fatal("no second pod")
+		}
+		waitRecord(t, cs, digests[doomed])
+		cordon(t, cs, "mig-amd-1", false)
+		cordon(t, cs, "mig-amd-2", false)
+		// Well before its pull would end, the pod still starting is gone.
+		err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 20*time.Second, true, func(ctx context.Context) (bool, error) {
+			p, err := cs.CoreV1().Pods(ns).Get(ctx, starting.Name, metav1.GetOptions{})
+			return apierrors.IsNotFound(err) || (err == nil && p.UID != starting.UID), nil
+		})
+		if err != nil {
+			t.Fatalf("pod %s, still pulling on arm64 when the record appeared, was not evicted: %v", starting.Name, err)
+		}
+		waitArchCounts(t, cs, ns, "doomed", func(m map[string]int) bool { return m["amd64"] == 2 && m["arm64"] == 0 })
+	})
+
+	for _, form := range forms {
+		t.Run("a record stops arm64 whatever digest the runtime reports: the "+form+"'s", func(t *testing.T) {
+			image := img("mig/form-" + form + ":1")
+			app := "form-" + form
+			cordon(t, cs, "mig-amd-1", true)
+			cordon(t, cs, "mig-amd-2", true)
+			deploy(t, cs, ns, sc, app, image, 1, "0%")
+			waitArchCounts(t, cs, ns, app, func(m map[string]int) bool { return m["arm64"] == 1 })
+			// Keyed by the index digest, the one the resolvers look up,
+			// holding the form that was reported.
+			rec := waitRecord(t, cs, digests[image])
+			if len(rec) != 1 || rec[0].Arch != "arm64" || !slices.Contains(rec[0].Digests, reported[image]) || !slices.Contains(rec[0].Digests, digests[image]) || len(rec[0].Digests) != 3 {
+				t.Fatalf("record %+v, want arch arm64 with the index, manifest and config digests (reported %s)", rec, reported[image])
+			}
+			cordon(t, cs, "mig-amd-1", false)
+			cordon(t, cs, "mig-amd-2", false)
+			waitArchCounts(t, cs, ns, app, func(m map[string]int) bool { return m["amd64"] == 1 && m["arm64"] == 0 && m["pending"] == 0 })
+			if p := createBare(t, cs, ns, sc, "", image); strings.Join(requiredArchs(p), ",") != "amd64" {
+				t.Errorf("a new pod of the image requires %v, want [amd64]", requiredArchs(p))
+			}
+			time.Sleep(3 * time.Second)
+			if n := len(workloadEvents(t, cs, ns, app, migrationctl.ReasonRollbackEvict)); n != 1 {
+				t.Errorf("%d %s Events, want 1", n, migrationctl.ReasonRollbackEvict)
+			}
+		})
+	}
+
+	t.Run("no eviction loop: a pod that comes back on the arch it was evicted from stops its workload", func(t *testing.T) {
+		pinned := img("mig/pinned:1")
+		loops0 := scrape(t, srv.MetricsAddr, "archfit_migration_stops_total", map[string]string{"reason": migrationctl.StopEvictionLoop})
+		tmpl := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "pinned"}}, Spec: podSpec(sc, pinned)}
+		tmpl.Spec.NodeName = "mig-arm-2" // the record cannot keep it off arm64
+		one := int32(1)
+		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "pinned"},
+			Spec: appsv1.DeploymentSpec{Replicas: &one, Selector: &metav1.LabelSelector{MatchLabels: tmpl.Labels}, Template: tmpl}}
+		if _, err := cs.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		waitRecord(t, cs, digests[pinned])
+		waitWorkloadEvent(t, cs, ns, "pinned", migrationctl.ReasonEvictionLoop)
+		time.Sleep(5 * time.Second) // five more passes
+		if n := len(workloadEvents(t, cs, ns, "pinned", migrationctl.ReasonRollbackEvict)); n != 1 {
+			t.Errorf("%d %s Events, want 1 and then a stop", n, migrationctl.ReasonRollbackEvict)
+		}
+		if got := scrape(t, srv.MetricsAddr, "archfit_migration_stops_total", map[string]string{"reason": migrationctl.StopEvictionLoop}) - loops0; got != 1 {
+			t.Errorf("archfit_migration_stops_total{reason=eviction_loop} rose by %v, want 1", got)
+		}
+		if err := cs.AppsV1().Deployments(ns).Delete(ctx, "pinned", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// appWatch follows an app's pods while a scenario runs: every pod ever
+// bound to arm64, and the fewest Ready pods seen at once.
+type appWatch struct {
+	stopCh   chan struct{}
+	done     chan struct{}
+	onARM    map[string]bool
+	minReady int
+}
+
+func watchApp(t *testing.T, cs kubernetes.Interface, ns, app string) *appWatch {
+	t.Helper()
+	arm := map[string]bool{}
+	nodes, err := cs.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes.Items {
+		if n.Labels[imageplatform.LabelArch] == "arm64" {
+			arm[n.Name] = true
+		}
+	}
+	w := &appWatch{stopCh: make(chan struct{}), done: make(chan struct{}), onARM: map[string]bool{}, minReady: 1 << 30}
+	go func() {
+		defer close(w.done)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			l, err := cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app=" + app})
+			if err == nil {
+				ready := 0
+				for _, p := range l.Items {
+					if arm[p.Spec.NodeName] {
+						w.onARM[p.Name] = true
+					}
+					if p.DeletionTimestamp == nil && podIsReady(&p) {
+						ready++
+					}
+				}
+				w.minReady = min(w.minReady, ready)
+			}
+			select {
+			case <-w.stopCh:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return w
+}
+
+func (w *appWatch) stop() ([]string, int) {
+	close(w.stopCh)
+	<-w.done
+	var out []string
+	for n := range w.onARM {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out, w.minReady
+}
+
+func podIsReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 // deployOnAMD64 creates a Deployment at target 0% with the arm64 nodes

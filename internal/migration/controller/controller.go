@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -71,6 +72,19 @@ const (
 	ReasonMoveWaiting   = "ArchFitMoveWaiting"
 	ReasonMoveUndone    = "ArchFitMoveUndone"
 	ReasonWouldMove     = "ArchFitMoveDryRun"
+	// ReasonMoveNotReady: a pod moved to arm64 was not Ready within
+	// ReadyTimeout; the ramp is paused.
+	ReasonMoveNotReady = "ArchFitMoveNotReady"
+	// ReasonEvictionLoop: a pod came back on the arch a rollback evicted
+	// its predecessor from; the workload's evictions stop.
+	ReasonEvictionLoop = "ArchFitEvictionLoop"
+	// ReasonEvictionLimit: the workload had MaxEvictionsPerWorkload
+	// evictions in the last hour; the next waits.
+	ReasonEvictionLimit = "ArchFitEvictionLimit"
+	// ReasonRecordDigests: the registry could not say which digests a
+	// recorded image is known by; the record matches only the digest the
+	// runtime reported until it can.
+	ReasonRecordDigests = "ArchFitRollbackDigestsUnknown"
 )
 
 // HoursPerMonth turns hourly prices into monthly ones, as cloud bills do.
@@ -95,8 +109,40 @@ type Options struct {
 	Rollback bool
 	// RecordsNamespace/RecordsName is the records' ConfigMap.
 	RecordsNamespace, RecordsName string
-	Now                           func() time.Time
+	// Soak is how long a pod moved to arm64 must have been Ready before
+	// the move counts as done: nothing more of its workload moves until
+	// then, and the first pod on arm64 is the workload's canary.
+	Soak time.Duration
+	// ReadyTimeout bounds how long a pod moved to arm64 may take to be
+	// Ready (scheduled, pulled, started, probes passing); past it the
+	// workload's ramp is paused.
+	ReadyTimeout time.Duration
+	// MaxEvictionsPerWorkload bounds one workload's evictions, moves and
+	// rollbacks together, in any hour: a backstop against a loop that
+	// the rules here do not foresee.
+	MaxEvictionsPerWorkload int
+	// Digests lists every digest a pod's image is known by (index,
+	// platform manifest, config), for rollback records; nil keys a record
+	// by the digest the runtime reported alone.
+	Digests func(ctx context.Context, pod *corev1.Pod, image string) (imageplatform.ImageDigests, error)
+	Now     func() time.Time
 }
+
+// Defaults for the safety options, applied by New when they are zero.
+const (
+	// DefaultSoak is longer than a typical image pull and start (a minute
+	// or two for a large image) plus the three restarts, at 10, 20 and
+	// 40 s back-off, after which a crash loop on arm64 counts toward a
+	// rollback: a lying image shows itself before the next pod moves.
+	DefaultSoak = 5 * time.Minute
+	// DefaultReadyTimeout leaves room for an autoscaler to add an arm64
+	// node (a few minutes) before the pull and start.
+	DefaultReadyTimeout = 15 * time.Minute
+	// DefaultMaxEvictionsPerWorkload is above what the soak lets moves do
+	// in an hour (one per Soak) with room for a rollback of the pods
+	// already moved.
+	DefaultMaxEvictionsPerWorkload = 20
+)
 
 // Controller is the migration controller.
 type Controller struct {
@@ -120,7 +166,23 @@ type Controller struct {
 	// series are the label values of the WorkloadPods series the last
 	// pass set, so that the next one deletes those of workloads gone.
 	series map[[3]string]bool
-	last   atomic.Pointer[Plan]
+	// evictions are each workload's evictions in the last hour, for
+	// MaxEvictionsPerWorkload; rollbacks are each workload's last
+	// rollback eviction per arch, with the pods it had then, to see a pod
+	// come back on that arch; stopped are workloads whose evictions stop
+	// until the time given; digestsTried backs off completing a record's
+	// digests. Run resets them.
+	evictions    map[migration.Ref][]time.Time
+	rollbacks    map[migration.Ref]map[string]*rollbackEviction
+	stopped      map[migration.Ref]time.Time
+	digestsTried map[string]time.Time
+	last         atomic.Pointer[Plan]
+}
+
+// rollbackEviction is a workload's last rollback eviction off one arch.
+type rollbackEviction struct {
+	at    time.Time
+	known map[types.UID]bool
 }
 
 // lastMove is a workload's last eviction and what became of it.
@@ -139,10 +201,21 @@ func New(client kubernetes.Interface, workloads *migration.Workloads, records *m
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Soak == 0 {
+		o.Soak = DefaultSoak
+	}
+	if o.ReadyTimeout == 0 {
+		o.ReadyTimeout = DefaultReadyTimeout
+	}
+	if o.MaxEvictionsPerWorkload == 0 {
+		o.MaxEvictionsPerWorkload = DefaultMaxEvictionsPerWorkload
+	}
 	burst := 1
-	return &Controller{client: client, workloads: workloads, records: records, inScope: inScope, evaluate: evaluate,
+	c := &Controller{client: client, workloads: workloads, records: records, inScope: inScope, evaluate: evaluate,
 		prices: prices, recorder: recorder, metrics: m, o: o,
 		limiter: rate.NewLimiter(rate.Limit(o.EvictionsPerMinute/60), burst)}
+	c.reset()
+	return c
 }
 
 // Plan is what one pass found.
@@ -189,8 +262,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("migration: pod and node informers did not sync")
 	}
-	c.noted = map[string]string{}
-	c.moves = map[migration.Ref]*lastMove{}
+	c.reset()
 	// A replica that stops leading stops describing the cluster, so that
 	// its old figures do not add to the new leader's.
 	defer func() {
@@ -210,6 +282,21 @@ func (c *Controller) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// reset forgets what earlier passes remembered: a new leader starts from
+// the cluster's state.
+func (c *Controller) reset() {
+	c.noted = map[string]string{}
+	c.moves = map[migration.Ref]*lastMove{}
+	c.resetSafety()
+}
+
+func (c *Controller) resetSafety() {
+	c.evictions = map[migration.Ref][]time.Time{}
+	c.rollbacks = map[migration.Ref]map[string]*rollbackEviction{}
+	c.stopped = map[migration.Ref]time.Time{}
+	c.digestsTried = map[string]time.Time{}
 }
 
 type nodeFacts struct {
@@ -290,9 +377,13 @@ func (c *Controller) Pass(ctx context.Context, podLister corelisters.PodLister, 
 	c.publishRunning(refs, groups, nodes, cheapestOther)
 	moving := c.o.Mode == ModeEnabled
 	paused := 0
+	c.completeRecords(ctx, podList)
 	for _, r := range refs {
 		g := groups[r]
 		failing := c.rollback(ctx, g, archOf, plan)
+		if moving {
+			failing = c.checkReady(ctx, g, archOf) || failing
+		}
 		c.ramp(ctx, g, failing)
 		c.rebalance(ctx, g, nodes, cheapestARM, moving, plan)
 		if g.w.Paused != "" {
@@ -369,8 +460,11 @@ func (c *Controller) weightedARM64(nodes map[string]*nodeFacts) float64 {
 }
 
 // rollback detects containers that do not run on their node's arch,
-// records their digest, pauses the workload and evicts the failing pods.
-// It reports whether the workload has a failing pod.
+// records their image in every digest form it is known by, pauses the
+// workload, and evicts at once every pod of the workload on an arch its
+// image has a record for: those failing, and those still pulling or
+// starting, which would fail too. It reports whether the workload has a
+// failing or doomed pod.
 func (c *Controller) rollback(ctx context.Context, g *group, archOf func(*corev1.Pod) string, plan *Plan) bool {
 	var bound []*corev1.Pod
 	var findings []migration.Finding
@@ -384,11 +478,10 @@ func (c *Controller) rollback(ctx context.Context, g *group, archOf func(*corev1
 		}
 	}
 	findings = append(findings, migration.ArchCrashLoops(bound, archOf, c.o.CrashLoopRestarts)...)
-	if len(findings) == 0 || !c.o.Rollback {
+	if !c.o.Rollback {
 		return len(findings) > 0
 	}
 	logger := klog.FromContext(ctx)
-	evicted := map[types.UID]bool{}
 	for _, f := range findings {
 		if f.Digest == "" {
 			c.note(g.w, corev1.EventTypeWarning, ReasonNoDigest, "nodigest/"+string(f.Pod.UID), "",
@@ -396,47 +489,386 @@ func (c *Controller) rollback(ctx context.Context, g *group, archOf func(*corev1
 			continue
 		}
 		if !c.records.Has(f.Digest, f.Arch) {
-			rec := migration.Record{Arch: f.Arch, Reason: f.Reason, Message: truncate(f.Message, 300), Image: f.Image,
-				Workload: g.w.String(), Time: metav1.NewTime(c.o.Now())}
-			wrote, err := migration.AddRecord(ctx, c.client, c.o.RecordsNamespace, c.o.RecordsName, f.Digest, rec)
-			if err != nil {
-				c.metrics.APIErrors.Inc()
-				logger.Error(err, "migration: writing rollback record", "digest", f.Digest, "arch", f.Arch)
-				continue
-			}
-			// The informer catches up in a moment; this pass and the
-			// resolvers of this process see the record at once.
-			c.records.Add(f.Digest, rec)
-			if wrote {
-				plan.Rollbacks = append(plan.Rollbacks, f)
-				c.metrics.Rollbacks.WithLabelValues(f.Reason, f.Arch).Inc()
-				c.event(g.w, corev1.EventTypeWarning, ReasonRollback, "Rollback", fmt.Sprintf(
-					"image %s (%s) does not run on %s: %s in pod %s container %s (%s). Recorded in ConfigMap %s/%s; new pods are kept off %s, failing pods are evicted, and the ramp is paused",
-					f.Image, f.Digest, f.Arch, f.Reason, f.Pod.Name, f.Container, truncate(f.Message, 200), c.o.RecordsNamespace, c.o.RecordsName, f.Arch))
-				logger.Info("migration: rollback recorded", "workload", g.w.String(), "digest", f.Digest, "arch", f.Arch, "reason", f.Reason)
-			}
+			c.record(ctx, g, f, plan)
 		}
-		if g.w.Paused == "" {
-			reason := fmt.Sprintf("rollback: %s does not run on %s (%s)", f.Digest, f.Arch, f.Reason)
-			if err := c.annotate(ctx, g.w, map[string]*string{migration.PausedAnnotation: &reason, migration.NextAnnotation: nil}); err != nil {
-				logger.Error(err, "migration: pausing ramp", "workload", g.w.String())
-			} else {
-				g.w.Paused = reason
-			}
+	}
+	doomed := c.doomed(ctx, bound, archOf)
+	if len(doomed) == 0 {
+		return len(findings) > 0
+	}
+	if g.w.Paused == "" {
+		d := doomed[0]
+		reason := fmt.Sprintf("rollback: %s does not run on %s", d.digest, d.arch)
+		if err := c.annotate(ctx, g.w, map[string]*string{migration.PausedAnnotation: &reason, migration.NextAnnotation: nil}); err != nil {
+			logger.Error(err, "migration: pausing ramp", "workload", g.w.String())
+		} else {
+			g.w.Paused = reason
 		}
-		if evicted[f.Pod.UID] {
-			continue
+	}
+	if until, ok := c.stopped[g.w.Ref]; ok && c.o.Now().Before(until) {
+		return true
+	}
+	now := c.o.Now()
+	evictedFrom := map[string]bool{}
+	for _, d := range doomed {
+		if last := c.rollbacks[g.w.Ref][d.arch]; last != nil && !last.known[d.pod.UID] && now.Sub(last.at) < time.Hour {
+			// A pod the last rollback eviction off this arch did not
+			// know: the replacement came back where its predecessor
+			// failed. Evicting it would only repeat that.
+			c.stopLoop(g.w, d)
+			return true
 		}
-		evicted[f.Pod.UID] = true
-		switch err := c.evict(ctx, f.Pod); {
+	}
+	for _, d := range doomed {
+		if !c.allowEviction(g.w, now) {
+			break
+		}
+		switch err := c.evict(ctx, d.pod); {
 		case err == nil:
+			c.countEviction(g.w.Ref, now)
+			evictedFrom[d.arch] = true
 			c.metrics.Evictions.WithLabelValues("rollback", "evicted").Inc()
-			c.event(g.w, corev1.EventTypeNormal, ReasonRollbackEvict, "Evict", fmt.Sprintf("evicted pod %s, which fails on %s node %s, so its replacement runs on an arch its image works on", f.Pod.Name, f.Arch, f.Pod.Spec.NodeName))
+			c.event(g.w, corev1.EventTypeNormal, ReasonRollbackEvict, "Evict", fmt.Sprintf("evicted pod %s on %s node %s: its image %s has a rollback record for %s%s, so its replacement runs on an arch its image works on",
+				d.pod.Name, d.arch, d.pod.Spec.NodeName, d.digest, d.arch, d.how))
 		case apierrors.IsTooManyRequests(err):
 			c.metrics.Evictions.WithLabelValues("rollback", "blocked").Inc()
 		case !apierrors.IsNotFound(err):
 			c.metrics.Evictions.WithLabelValues("rollback", "error").Inc()
-			logger.Error(err, "migration: evicting failing pod", "pod", klog.KObj(f.Pod))
+			logger.Error(err, "migration: evicting failing pod", "pod", klog.KObj(d.pod))
+		}
+	}
+	for arch := range evictedFrom {
+		known := make(map[types.UID]bool, len(g.pods))
+		for _, p := range g.pods {
+			known[p.UID] = true
+		}
+		if c.rollbacks[g.w.Ref] == nil {
+			c.rollbacks[g.w.Ref] = map[string]*rollbackEviction{}
+		}
+		c.rollbacks[g.w.Ref][arch] = &rollbackEviction{at: now, known: known}
+	}
+	return true
+}
+
+// record writes the rollback record of a finding, under the digest its
+// tag resolves to, with every digest the image is known by on the arch.
+func (c *Controller) record(ctx context.Context, g *group, f migration.Finding, plan *Plan) {
+	logger := klog.FromContext(ctx)
+	key, image := f.Digest, specImage(f.Pod, f.Container, f.Image)
+	rec := migration.Record{Arch: f.Arch, Reason: f.Reason, Message: truncate(f.Message, 300), Image: image,
+		Workload: g.w.String(), Time: metav1.NewTime(c.o.Now())}
+	if digests, ok := c.digestsOf(ctx, f.Pod, image, f.Digest, f.Arch); ok {
+		key, rec.Digests = digests[0], digests
+	} else if c.o.Digests != nil {
+		// completeRecords tries again later.
+		c.digestsTried[key+"/"+f.Arch] = c.o.Now()
+		c.note(g.w, corev1.EventTypeWarning, ReasonRecordDigests, "digests/"+key, "", fmt.Sprintf(
+			"the registry did not say which digests image %s is known by: its rollback record holds %s, the digest the runtime reported, until it does (retried every 10m). Until then the resolvers, which look the image up by the digest its tag resolves to, may not apply it",
+			image, key))
+	}
+	wrote, err := migration.AddRecord(ctx, c.client, c.o.RecordsNamespace, c.o.RecordsName, key, rec)
+	if err != nil {
+		c.metrics.APIErrors.Inc()
+		logger.Error(err, "migration: writing rollback record", "digest", key, "arch", f.Arch)
+		return
+	}
+	// The informer catches up in a moment; this pass and the resolvers
+	// of this process see the record at once.
+	c.records.Add(key, rec)
+	if !wrote {
+		return
+	}
+	plan.Rollbacks = append(plan.Rollbacks, f)
+	c.metrics.Rollbacks.WithLabelValues(f.Reason, f.Arch).Inc()
+	c.event(g.w, corev1.EventTypeWarning, ReasonRollback, "Rollback", fmt.Sprintf(
+		"image %s (%s) does not run on %s: %s in pod %s container %s (%s). Recorded in ConfigMap %s/%s; new pods are kept off %s, its pods there are evicted, and the ramp is paused",
+		image, key, f.Arch, f.Reason, f.Pod.Name, f.Container, truncate(f.Message, 200), c.o.RecordsNamespace, c.o.RecordsName, f.Arch))
+	logger.Info("migration: rollback recorded", "workload", g.w.String(), "digest", key, "reported", f.Digest, "digests", rec.Digests, "arch", f.Arch, "reason", f.Reason)
+}
+
+// digestsOf asks the registry for every digest image is known by on arch,
+// the one it resolves to first. ok is false when it cannot say, or when
+// reported (what the runtime gave as imageID) is none of them: the tag has
+// moved on since the pod pulled it, and its new digests are not the ones
+// that failed.
+func (c *Controller) digestsOf(ctx context.Context, pod *corev1.Pod, image, reported, arch string) ([]string, bool) {
+	if c.o.Digests == nil || image == "" {
+		return nil, false
+	}
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	d, err := c.o.Digests(dctx, pod, image)
+	if err != nil {
+		klog.FromContext(ctx).Info("migration: the registry could not list the digests of a recorded image; the record matches the reported digest only until it can", "image", image, "digest", reported, "err", err)
+		return nil, false
+	}
+	if !d.Has(reported) {
+		klog.FromContext(ctx).Info("migration: the reported digest is not among the image's digests now (the tag moved); the record keeps the reported one", "image", image, "digest", reported, "now", d.Digest)
+		return nil, false
+	}
+	out := d.ForArch(arch)
+	if !slices.Contains(out, reported) {
+		out = append(out, reported)
+	}
+	return out, true
+}
+
+// completeRecords asks the registry for the digests of records that lack
+// them: written while the registry was down, or by hand with their image.
+// Each is tried at most every ten minutes.
+func (c *Controller) completeRecords(ctx context.Context, pods []*corev1.Pod) {
+	if !c.o.Rollback || c.o.Digests == nil {
+		return
+	}
+	now := c.o.Now()
+	for key, rs := range c.records.Incomplete() {
+		for _, rec := range rs {
+			tk := key + "/" + rec.Arch
+			if t, ok := c.digestsTried[tk]; ok && now.Sub(t) < 10*time.Minute {
+				continue
+			}
+			c.digestsTried[tk] = now
+			image, pod := rec.Image, podWithDigest(pods, key)
+			if pod != nil {
+				image = pod.image
+			}
+			if image == "" {
+				continue
+			}
+			var p *corev1.Pod
+			if pod != nil {
+				p = pod.pod
+			}
+			digests, ok := c.digestsOf(ctx, p, image, key, rec.Arch)
+			if !ok {
+				continue
+			}
+			if _, err := migration.SetDigests(ctx, c.client, c.o.RecordsNamespace, c.o.RecordsName, key, rec.Arch, digests); err != nil {
+				c.metrics.APIErrors.Inc()
+				klog.FromContext(ctx).Error(err, "migration: completing rollback record", "digest", key)
+				continue
+			}
+			rec.Digests = digests
+			c.records.Add(key, rec)
+			delete(c.digestsTried, tk)
+		}
+	}
+}
+
+type podImage struct {
+	pod   *corev1.Pod
+	image string
+}
+
+// podWithDigest finds a pod that runs digest, with the image its spec
+// names, for the pull credentials and the reference to ask about.
+func podWithDigest(pods []*corev1.Pod, digest string) *podImage {
+	for _, p := range pods {
+		for _, st := range append(append([]corev1.ContainerStatus(nil), p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+			if migration.DigestOf(st.ImageID) == digest {
+				return &podImage{pod: p, image: specImage(p, st.Name, st.Image)}
+			}
+		}
+	}
+	return nil
+}
+
+// specImage is the image a container's spec names (what the resolvers
+// look up), else the status's.
+func specImage(p *corev1.Pod, container, status string) string {
+	for _, cs := range [][]corev1.Container{p.Spec.InitContainers, p.Spec.Containers} {
+		for _, ct := range cs {
+			if ct.Name == container {
+				return ct.Image
+			}
+		}
+	}
+	return status
+}
+
+// doomedPod is a pod on an arch one of its images has a record for.
+type doomedPod struct {
+	pod          *corev1.Pod
+	arch, digest string
+	how          string
+}
+
+// doomed lists the bound pods on an arch their image has a record for:
+// by the digest each container's status reports, and for containers not
+// started yet (no imageID: pulling, or created moments ago) by what the
+// resolvers, records applied, say of the image.
+func (c *Controller) doomed(ctx context.Context, bound []*corev1.Pod, archOf func(*corev1.Pod) string) []doomedPod {
+	if len(c.records.All()) == 0 {
+		return nil
+	}
+	var out []doomedPod
+	for _, p := range bound {
+		arch := archOf(p)
+		if arch == "" {
+			continue
+		}
+		found, starting := false, len(p.Status.ContainerStatuses) < len(p.Spec.Containers)
+		for _, st := range append(append([]corev1.ContainerStatus(nil), p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+			d := migration.DigestOf(st.ImageID)
+			if d == "" {
+				starting = true
+				continue
+			}
+			if c.records.Has(d, arch) {
+				out = append(out, doomedPod{pod: p, arch: arch, digest: d})
+				found = true
+				break
+			}
+		}
+		if found || !starting {
+			continue
+		}
+		ectx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		pp := c.evaluate(ectx, p)
+		cancel()
+		for _, v := range pp.Images {
+			if slices.Contains(v.Result.Denied, arch) {
+				out = append(out, doomedPod{pod: p, arch: arch, digest: v.Result.Digest, how: " (still starting)"})
+				break
+			}
+		}
+	}
+	return out
+}
+
+// stopLoop stops a workload's evictions for an hour: a pod came back on
+// the arch a rollback evicted it from, so the record does not keep the
+// workload's pods off it (a pod pinned by nodeName, say, or a record that
+// matches no digest the resolvers see).
+func (c *Controller) stopLoop(w migration.Workload, d doomedPod) {
+	c.stopped[w.Ref] = c.o.Now().Add(time.Hour)
+	c.metrics.Stops.WithLabelValues(StopEvictionLoop).Inc()
+	c.event(w, corev1.EventTypeWarning, ReasonEvictionLoop, "Migrate", fmt.Sprintf(
+		"pod %s came back on %s node %s, where a rollback evicted its predecessor (image %s): its evictions stop for an hour rather than loop. Something places its pods on %s despite the record: a nodeName or nodeSelector, or a scheduler or webhook that does not read ConfigMap %s/%s",
+		d.pod.Name, d.arch, d.pod.Spec.NodeName, d.digest, d.arch, c.o.RecordsNamespace, c.o.RecordsName))
+}
+
+// allowEviction reports whether w may have one more eviction now, under
+// MaxEvictionsPerWorkload in the last hour; it says so once when not.
+func (c *Controller) allowEviction(w migration.Workload, now time.Time) bool {
+	ts := c.evictions[w.Ref]
+	for len(ts) > 0 && now.Sub(ts[0]) >= time.Hour {
+		ts = ts[1:]
+	}
+	c.evictions[w.Ref] = ts
+	if len(ts) < c.o.MaxEvictionsPerWorkload {
+		return true
+	}
+	if c.noted[w.String()+"/"+ReasonEvictionLimit+"/"] != ts[0].String() {
+		c.metrics.Stops.WithLabelValues(StopEvictionLimit).Inc()
+	}
+	c.note(w, corev1.EventTypeWarning, ReasonEvictionLimit, "", ts[0].String(), fmt.Sprintf(
+		"%d evictions of this workload in the last hour, the limit (--migration-max-evictions-per-workload): the next waits until %s",
+		len(ts), ts[0].Add(time.Hour).Format(time.RFC3339)))
+	return false
+}
+
+func (c *Controller) countEviction(r migration.Ref, now time.Time) {
+	c.evictions[r] = append(c.evictions[r], now)
+}
+
+// checkReady pauses the ramp of a workload whose pod moved to arm64 is not
+// Ready within ReadyTimeout of its creation: bound there and not Ready, or
+// still pending with its required affinity narrowed to arm64. It reports
+// whether it found one.
+func (c *Controller) checkReady(ctx context.Context, g *group, archOf func(*corev1.Pod) string) bool {
+	now := c.o.Now()
+	for _, p := range g.pods {
+		if !migration.Live(p) || p.DeletionTimestamp != nil || now.Sub(p.CreationTimestamp.Time) < c.o.ReadyTimeout {
+			continue
+		}
+		switch {
+		case p.Spec.NodeName != "" && archOf(p) == migration.ARM64 && !podReady(p):
+		case p.Spec.NodeName == "" && armOnly(p):
+		default:
+			continue
+		}
+		if g.w.Paused == "" {
+			reason := fmt.Sprintf("pod %s on arm64 not Ready within %v", p.Name, c.o.ReadyTimeout)
+			if err := c.annotate(ctx, g.w, map[string]*string{migration.PausedAnnotation: &reason, migration.NextAnnotation: nil}); err != nil {
+				klog.FromContext(ctx).Error(err, "migration: pausing ramp", "workload", g.w.String())
+				return true
+			}
+			g.w.Paused = reason
+			c.metrics.Stops.WithLabelValues(StopNotReady).Inc()
+			where := "still Pending"
+			if p.Spec.NodeName != "" {
+				where = "on node " + p.Spec.NodeName
+			}
+			c.event(g.w, corev1.EventTypeWarning, ReasonMoveNotReady, "Migrate", fmt.Sprintf(
+				"pod %s, moved to arm64, is not Ready %v after its creation (%s): the ramp is paused (%s). Remove the annotation to resume once the cause is fixed",
+				p.Name, c.o.ReadyTimeout, where, migration.PausedAnnotation))
+		}
+		return true
+	}
+	return false
+}
+
+// settling returns a pod of the workload whose move has not proved itself
+// yet: on arm64 and not Ready for Soak, or not bound yet.
+func (c *Controller) settling(g *group, nodes map[string]*nodeFacts) (*corev1.Pod, time.Duration) {
+	now := c.o.Now()
+	for _, p := range g.pods {
+		if !migration.Live(p) {
+			continue
+		}
+		if p.Spec.NodeName == "" {
+			return p, c.o.Soak
+		}
+		if nf := nodes[p.Spec.NodeName]; nf == nil || nf.arch != migration.ARM64 {
+			continue
+		}
+		since, ok := readySince(p)
+		if !ok {
+			return p, c.o.Soak
+		}
+		if left := c.o.Soak - now.Sub(since); left > 0 {
+			return p, left
+		}
+	}
+	return nil, 0
+}
+
+// readySince is when a Ready pod last became Ready.
+func readySince(p *corev1.Pod) (time.Time, bool) {
+	for _, cond := range p.Status.Conditions {
+		if cond.Type == corev1.PodReady {
+			return cond.LastTransitionTime.Time, cond.Status == corev1.ConditionTrue
+		}
+	}
+	return time.Time{}, false
+}
+
+func podReady(p *corev1.Pod) bool {
+	_, ok := readySince(p)
+	return ok
+}
+
+// armOnly reports whether a pod's required node affinity admits arm64
+// alone, as placement narrows a moved pod's replacement.
+func armOnly(p *corev1.Pod) bool {
+	a := p.Spec.Affinity
+	if a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+		return p.Spec.NodeSelector[imageplatform.LabelArch] == migration.ARM64
+	}
+	terms := a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
+	if len(terms) == 0 {
+		return false
+	}
+	for _, t := range terms {
+		only := false
+		for _, r := range t.MatchExpressions {
+			if r.Key == imageplatform.LabelArch && r.Operator == corev1.NodeSelectorOpIn && len(r.Values) == 1 && r.Values[0] == migration.ARM64 {
+				only = true
+			}
+		}
+		if !only {
+			return false
 		}
 	}
 	return true
@@ -556,6 +988,24 @@ func (c *Controller) rebalance(ctx context.Context, g *group, nodes map[string]*
 	if c.undone(w, arm, total, busy) {
 		return
 	}
+	if until, ok := c.stopped[w.Ref]; ok && c.o.Now().Before(until) {
+		return
+	}
+	if p, left := c.settling(g, nodes); p != nil {
+		// The last move has not proved itself: nothing more moves, and a
+		// scale-up meanwhile is not put on arm64 untested either.
+		if w.Next {
+			_ = c.annotate(ctx, w, map[string]*string{migration.NextAnnotation: nil})
+		}
+		what := "the move in progress"
+		if arm <= 1 {
+			what = "the canary, the workload's first pod on arm64"
+		}
+		c.note(w, corev1.EventTypeNormal, ReasonMoveWaiting, "soak", p.Name, fmt.Sprintf(
+			"waiting for pod %s (%s) to be Ready on arm64 for %v before moving another (about %v left; --migration-soak)",
+			p.Name, what, c.o.Soak, left.Round(time.Second)))
+		return
+	}
 	best := cands[order[0]]
 	pod := candPods[order[0]]
 	cpu, mem := cost.PodRequests(&pod.Spec)
@@ -576,11 +1026,12 @@ func (c *Controller) rebalance(ctx context.Context, g *group, nodes map[string]*
 		}
 		return
 	}
-	if busy || !c.limiter.Allow() {
+	if busy || !c.allowEviction(w, c.o.Now()) || !c.limiter.Allow() {
 		return
 	}
 	switch err := c.evict(ctx, pod); {
 	case err == nil:
+		c.countEviction(w.Ref, c.o.Now())
 		c.metrics.Evictions.WithLabelValues("move", "evicted").Inc()
 		plan.Moved = append(plan.Moved, best)
 		if c.moves != nil {

@@ -17,7 +17,18 @@ type Metrics struct {
 	// arm64 save per month.
 	WorkloadPods *prometheus.GaugeVec
 	Saving       prometheus.Gauge
+	// Stops counts workloads stopped by a safety rule: a replacement not
+	// Ready in time, a pod back on the arch it was evicted from, the
+	// per-workload eviction bound.
+	Stops *prometheus.CounterVec
 }
+
+// Stop reasons, the values of archfit_migration_stops_total's reason.
+const (
+	StopNotReady      = "not_ready"
+	StopEvictionLoop  = "eviction_loop"
+	StopEvictionLimit = "eviction_limit"
+)
 
 // NewMetrics registers the migration metrics.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
@@ -64,7 +75,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "archfit_migration_saving_per_month",
 			Help: "What the pods counted in archfit_migration_workload_pods{arch=\"arm64\"} save per month against the cheapest Ready node of another arch, in the price table's currency.",
 		}),
+		Stops: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "archfit_migration_stops_total",
+			Help: "Workloads stopped by a safety rule, by reason: not_ready (a pod moved to arm64 was not Ready within --migration-ready-timeout; ramp paused), eviction_loop (a pod came back on the arch a rollback evicted it from; its evictions stop), eviction_limit (--migration-max-evictions-per-workload reached in the last hour).",
+		}, []string{"reason"}),
 	}
-	reg.MustRegister(m.Evictions, m.Rollbacks, m.Steps, m.WouldMove, m.SavingLeft, m.Paused, m.Passes, m.APIErrors, m.WorkloadPods, m.Saving)
+	for _, r := range []string{StopNotReady, StopEvictionLoop, StopEvictionLimit} {
+		m.Stops.WithLabelValues(r)
+	}
+	reg.MustRegister(m.Evictions, m.Rollbacks, m.Steps, m.WouldMove, m.SavingLeft, m.Paused, m.Passes, m.APIErrors, m.WorkloadPods, m.Saving, m.Stops)
 	return m
 }

@@ -74,6 +74,9 @@ type Options struct {
 	MigrationCrashLoopRestarts  int32
 	MigrationExpectScaleUp      bool
 	MigrationRollback           bool
+	MigrationSoak               time.Duration
+	MigrationReadyTimeout       time.Duration
+	MigrationMaxEvictions       int
 	// PriceTable prices nodes for migration's savings (empty: the shipped
 	// table; a node's price annotation wins, as in the scheduler).
 	PriceTable string
@@ -108,7 +111,9 @@ func NewOptions() *Options {
 		MigrationMode: string(migrationctl.ModeDryRun), MigrationInterval: 10 * time.Second,
 		MigrationEvictionsPerMinute: 6, MigrationCrashLoopRestarts: 3,
 		MigrationExpectScaleUp: true, MigrationRollback: true,
-		LeaderElect: true, LeaderElectNamespace: "archfit", LeaderElectName: "archfit-placement",
+		MigrationSoak: migrationctl.DefaultSoak, MigrationReadyTimeout: migrationctl.DefaultReadyTimeout,
+		MigrationMaxEvictions: migrationctl.DefaultMaxEvictionsPerWorkload,
+		LeaderElect:           true, LeaderElectNamespace: "archfit", LeaderElectName: "archfit-placement",
 		LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
 		ShutdownGrace: 20 * time.Second,
 	}
@@ -178,6 +183,9 @@ lookup ends, at the latest --max-gate-duration after the pod's creation
 	f.Int32Var(&o.MigrationCrashLoopRestarts, "migration-crashloop-restarts", o.MigrationCrashLoopRestarts, "restarts in CrashLoopBackOff that count toward rolling an arch back, when the workload's pods on another arch are healthy")
 	f.BoolVar(&o.MigrationExpectScaleUp, "migration-expect-scale-up", o.MigrationExpectScaleUp, "move a pod even when no arm64 node has room now, trusting the autoscaler to grow arm64 for its arm64-only replacement; false on clusters without one")
 	f.BoolVar(&o.MigrationRollback, "migration-rollback", o.MigrationRollback, "record images that fail on an arch (exec format error, or a crash loop there only), keep new pods off it, evict the failing pods and pause the ramp")
+	f.DurationVar(&o.MigrationSoak, "migration-soak", o.MigrationSoak, "how long a pod moved to arm64 must have been Ready before the move counts as done; nothing more of its workload moves until then (the first is the canary). Longer than a pull, a start and three crash-loop restarts")
+	f.DurationVar(&o.MigrationReadyTimeout, "migration-ready-timeout", o.MigrationReadyTimeout, "a pod moved to arm64 that is not Ready this long after its creation pauses its workload's ramp (archfit.dev/arm64-paused)")
+	f.IntVar(&o.MigrationMaxEvictions, "migration-max-evictions-per-workload", o.MigrationMaxEvictions, "evictions of one workload, moves and rollbacks together, in any hour; a backstop against loops")
 	f.StringVar(&o.PriceTable, "price-table", "", "instance-type price table (YAML or JSON, as ArchFitArgs priceTable) migration prices nodes with; empty: the shipped table")
 	f.BoolVar(&o.UsePullSecrets, "use-pull-secrets", false, "read pods' pull secrets (needs RBAC on Secrets)")
 	f.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "run the controller only in the replica holding the Lease (the webhook serves on every replica)")
@@ -231,6 +239,15 @@ func (o *Options) Validate() error {
 	}
 	if !(o.MigrationEvictionsPerMinute > 0) {
 		errs = append(errs, fmt.Errorf("--migration-evictions-per-minute: %v must be positive", o.MigrationEvictionsPerMinute))
+	}
+	if o.MigrationSoak < time.Second {
+		errs = append(errs, fmt.Errorf("--migration-soak: %v is under 1s", o.MigrationSoak))
+	}
+	if o.MigrationReadyTimeout <= o.MigrationSoak {
+		errs = append(errs, fmt.Errorf("--migration-ready-timeout: %v must exceed --migration-soak (%v)", o.MigrationReadyTimeout, o.MigrationSoak))
+	}
+	if o.MigrationMaxEvictions < 1 {
+		errs = append(errs, errors.New("--migration-max-evictions-per-workload must be at least 1"))
 	}
 	if o.MigrationCrashLoopRestarts < 1 {
 		errs = append(errs, errors.New("--migration-crashloop-restarts must be at least 1"))
@@ -361,7 +378,15 @@ func Run(ctx context.Context, o *Options) error {
 		cost.New(table, cost.DefaultArchitectureWeights(), cost.DefaultPriceAnnotation), recorder, migrationctl.NewMetrics(reg),
 		migrationctl.Options{Mode: mode, Interval: o.MigrationInterval, EvictionsPerMinute: o.MigrationEvictionsPerMinute,
 			CrashLoopRestarts: o.MigrationCrashLoopRestarts, ExpectScaleUp: o.MigrationExpectScaleUp, Rollback: o.MigrationRollback,
-			RecordsNamespace: recNS, RecordsName: recName})
+			RecordsNamespace: recNS, RecordsName: recName,
+			Soak: o.MigrationSoak, ReadyTimeout: o.MigrationReadyTimeout, MaxEvictionsPerWorkload: o.MigrationMaxEvictions,
+			Digests: func(ctx context.Context, pod *corev1.Pod, image string) (imageplatform.ImageDigests, error) {
+				var creds imageplatform.Credentials
+				if pod != nil && ev.Credentials != nil {
+					creds = ev.Credentials(ctx, pod)
+				}
+				return raw.Digests(ctx, imageplatform.Request{Image: image, Credentials: creds})
+			}})
 
 	shared.Start(ctx.Done())
 	gatedFactory.Start(ctx.Done())
