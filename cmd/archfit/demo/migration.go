@@ -65,6 +65,12 @@ const (
 	// cluster-wide move limit that the compressed ramp does not hit.
 	migrationInterval  = time.Second
 	migrationEvictRate = 120
+	// A moved pod must be Ready this long before its workload moves
+	// another (--migration-soak, 5m shipped): the kubelet stand-in starts
+	// pods at once, so a second shows the canary rule without slowing the
+	// run; a pod not Ready in migrationReadyTimeout pauses the ramp.
+	migrationSoak         = time.Second
+	migrationReadyTimeout = 30 * time.Second
 	// recordsNamespace/recordsName is where the controller (and every
 	// resolver, by default) keeps its rollback records.
 	recordsNamespace, recordsName = "archfit", "archfit-rollbacks"
@@ -355,6 +361,7 @@ func (e *env) migrate(ctx context.Context, spec runSpec, last bool) (*MigrationR
 		o.MigrationMode = string(migrationctl.ModeEnabled)
 		o.MigrationInterval = migrationInterval
 		o.MigrationEvictionsPerMinute = migrationEvictRate
+		o.MigrationSoak, o.MigrationReadyTimeout = migrationSoak, migrationReadyTimeout
 		o.SkipNamespaces = append(o.SkipNamespaces, others...)
 	}
 	if err := e.restartPlacement(ctx, enable); err != nil {
