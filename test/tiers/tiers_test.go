@@ -45,6 +45,7 @@ var tiers = []struct {
 	{"internal/k8sbuild", shared},
 	{"internal/metricsutil", shared},
 	{"internal/migration", shared},
+	{"internal/planner", shared},
 	{"internal/resolverflags", shared},
 	{"internal/tlsfiles", shared},
 	{"expander/protos", shared},
@@ -206,4 +207,37 @@ func TestViolationsAreFound(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("violations:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+}
+
+// The planner is pure: it imports no Kubernetes package at all (client-go
+// least of all), so that it can be fuzzed and benchmarked alone and fed by
+// the controller, the report, the demo and the bench alike.
+func TestPlannerIsPure(t *testing.T) {
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := exec.LookPath(gobin); err != nil {
+		gobin = "go"
+	}
+	out, err := exec.Command(gobin, "list", "-deps", module+"internal/planner").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps: %v\n%s", err, out)
+	}
+	deps := strings.Fields(string(out))
+	if !contains2(deps, module+"internal/planner") {
+		t.Fatalf("go list -deps did not list the planner itself: %v", deps)
+	}
+	for _, d := range deps {
+		first, _, _ := strings.Cut(d, "/")
+		if strings.Contains(first, ".") && !strings.HasPrefix(d, module) {
+			t.Errorf("internal/planner depends on %s; it must stay standard library only", d)
+		}
+	}
+}
+
+func contains2(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
 }
