@@ -1,0 +1,116 @@
+package migration
+
+import (
+	"math"
+	"slices"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	st "k8s.io/kubernetes/pkg/scheduler/testing"
+
+	"github.com/archfit/archfit/internal/cost"
+	"github.com/archfit/archfit/internal/imageplatform"
+	"github.com/archfit/archfit/internal/planner"
+)
+
+func TestPlannerInput(t *testing.T) {
+	prices := cost.New(cost.DefaultTable(), cost.DefaultArchitectureWeights(), cost.DefaultPriceAnnotation)
+	node := func(name, arch, it string, ready bool) *corev1.Node {
+		n := st.MakeNode().Name(name).Label(imageplatform.LabelArch, arch).Label(imageplatform.LabelOS, "linux").
+			Label(cost.LabelInstanceType, it).Capacity(map[corev1.ResourceName]string{"cpu": "2", "memory": "8Gi", "pods": "110"}).Obj()
+		st := corev1.ConditionTrue
+		if !ready {
+			st = corev1.ConditionFalse
+		}
+		n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: st}}
+		return n
+	}
+	cp := node("cp", "amd64", "m6i.large", true)
+	cp.Labels["node-role.kubernetes.io/control-plane"] = ""
+	nodes := []*corev1.Node{node("amd-1", "amd64", "m6i.large", true), node("amd-2", "amd64", "m6i.large", true), cp,
+		node("down", "amd64", "m6i.large", false)}
+	pod := func(name, nodeName, kind string) *corev1.Pod {
+		p := st.MakePod().Namespace("shop").Name(name).UID(name).Node(nodeName).Req(map[corev1.ResourceName]string{"cpu": "200m", "memory": "256Mi"}).
+			OwnerReference("owner", appsv1.SchemeGroupVersion.WithKind(kind)).Obj()
+		p.Status.Phase = corev1.PodRunning
+		return p
+	}
+	pods := []*corev1.Pod{pod("ds-1", "amd-1", "DaemonSet"), pod("ds-2", "amd-2", "DaemonSet"), pod("web", "amd-1", "ReplicaSet"),
+		pod("db", "amd-2", "StatefulSet"), pod("on-down", "down", "ReplicaSet"), pod("pending", "", "ReplicaSet")}
+	view := func(p *corev1.Pod) *PodView {
+		switch p.Name {
+		case "web":
+			return &PodView{Workload: "Deployment/shop/web", Arches: []string{"amd64", "arm64"}, Movable: true, HasCap: true, Cap: 1}
+		case "db":
+			return &PodView{Workload: "StatefulSet/shop/db", Movable: true} // arches not known yet
+		}
+		return nil
+	}
+	c, err := PlannerInput(nodes, pods, prices, nil, view)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, n := range c.Nodes {
+		names = append(names, n.Name)
+		if n.Name == "amd-1" && (n.Overhead != planner.Resources{CPU: 200, Memory: 256 << 20} || n.Fixed) {
+			t.Errorf("amd-1: %+v, want the DaemonSet pod's requests as overhead", n)
+		}
+		if n.Name == "cp" && !n.Fixed {
+			t.Error("a control-plane node is not Fixed")
+		}
+	}
+	if !slices.Equal(names, []string{"amd-1", "amd-2", "cp"}) {
+		t.Errorf("nodes %v: the NotReady node is left out", names)
+	}
+	var podNames []string
+	for _, p := range c.Pods {
+		podNames = append(podNames, p.Name)
+		switch p.Name {
+		case "shop/web":
+			if !p.Movable || !slices.Equal(p.Arches, []string{"amd64", "arm64"}) || p.Workload != "Deployment/shop/web" {
+				t.Errorf("web: %+v", p)
+			}
+		case "shop/db":
+			if p.Movable || !slices.Equal(p.Arches, []string{"amd64"}) {
+				t.Errorf("db, arches unknown: %+v, want it to stay on its node's arch", p)
+			}
+		}
+	}
+	if !slices.Equal(podNames, []string{"shop/web", "shop/db"}) {
+		t.Errorf("pods %v: no DaemonSet pod, no pod on a left-out node, no pending pod", podNames)
+	}
+	if c.ARMCap["Deployment/shop/web"] != 1 {
+		t.Errorf("caps %v", c.ARMCap)
+	}
+	// No arm64 node: an arm64 twin of m6i.large, priced by the weights.
+	var twin *planner.InstanceType
+	for i, ty := range c.Types {
+		if ty.Arch == planner.ARM64 {
+			twin = &c.Types[i]
+		}
+	}
+	want := prices.Table().InstanceTypes["m6i.large"].HourlyPrice * prices.Weight("arm64") / prices.Weight("amd64")
+	if twin == nil || math.Abs(twin.PricePerHour-want) > 1e-12 || twin.Overhead.CPU != 200 {
+		t.Fatalf("types %+v, want an arm64 twin at %v with the DaemonSet overhead", c.Types, want)
+	}
+	// A node group at zero, named: the table sizes and prices it, and no
+	// twin is made.
+	c, err = PlannerInput(nodes, pods, prices, []GrowType{{Name: "m7g.large"}}, view)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var arm []string
+	for _, ty := range c.Types {
+		if ty.Arch == planner.ARM64 {
+			arm = append(arm, ty.Name)
+		}
+	}
+	if !slices.Equal(arm, []string{"m7g.large"}) {
+		t.Errorf("arm64 types %v, want m7g.large alone", arm)
+	}
+	if _, err := PlannerInput(nodes, pods, prices, []GrowType{{Name: "no.such"}}, view); err == nil {
+		t.Error("no error for a grow type not in the price table")
+	}
+}
