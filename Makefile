@@ -151,7 +151,7 @@ BENCH_PODS  ?= 3000
 bench:
 	@mkdir -p $(BIN)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCH_TIME) \
-	  ./internal/imageplatform/ ./plugins/archfit/ ./expander/app/ ./internal/placement/ > $(BIN)/gobench.txt \
+	  ./internal/imageplatform/ ./plugins/archfit/ ./expander/app/ ./internal/placement/ ./internal/planner/ > $(BIN)/gobench.txt \
 	  || { cat $(BIN)/gobench.txt; exit 1; }
 	@cat $(BIN)/gobench.txt
 	$(GO) build -o $(BIN)/archfit-bench ./test/bench
@@ -209,6 +209,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParsePolicy$$' -fuzztime 30s -fuzzminimizetime 5s ./expander/
 	$(GO) test -run '^$$' -fuzz '^FuzzParsePriorityConfigMapValue$$' -fuzztime 30s -fuzzminimizetime 5s ./expander/
 	$(GO) test -run '^$$' -fuzz '^FuzzWebhookServeHTTP$$' -fuzztime 30s -fuzzminimizetime 200x ./internal/placement/
+	$(GO) test -run '^$$' -fuzz '^FuzzPlan$$' -fuzztime 30s -fuzzminimizetime 5s ./internal/planner/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \

@@ -104,6 +104,9 @@ func PlannerInput(nodes []*corev1.Node, pods []*corev1.Pod, prices *cost.Model, 
 		hasARM = hasARM || t.Arch == planner.ARM64
 	}
 	if !hasARM {
+		// What the autoscaler would add for arm64: for each amd64 type
+		// seen, the price table's cheapest arm64 type of the same size
+		// (m6i.large → m7g.large), else a twin priced by the arch weights.
 		for _, t := range sortedTypes(types) {
 			if t.Arch != "amd64" {
 				continue
@@ -111,6 +114,9 @@ func PlannerInput(nodes []*corev1.Node, pods []*corev1.Pod, prices *cost.Model, 
 			twin := *t
 			twin.Name, twin.Arch = t.Name+"-arm64-twin", planner.ARM64
 			twin.PricePerHour = t.PricePerHour * prices.Weight(planner.ARM64) / prices.Weight("amd64")
+			if name, row, ok := sameSizeARM(prices.Table(), t.Name); ok {
+				twin.Name, twin.PricePerHour = name, row.HourlyPrice
+			}
 			types[planner.ARM64+"/"+twin.Name] = &twin
 		}
 	}
@@ -141,6 +147,33 @@ func PlannerInput(nodes []*corev1.Node, pods []*corev1.Pod, prices *cost.Model, 
 		c.Pods = append(c.Pods, pp)
 	}
 	return c, nil
+}
+
+// sameSizeARM is the cheapest arm64 type of the price table with the
+// vCPUs and memory of amd64 type name (from the same provider when the
+// table says).
+func sameSizeARM(t *cost.Table, name string) (string, cost.InstanceType, bool) {
+	amd, ok := t.InstanceTypes[name]
+	if !ok {
+		return "", cost.InstanceType{}, false
+	}
+	names := make([]string, 0, len(t.InstanceTypes))
+	for n := range t.InstanceTypes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	best, bestName := cost.InstanceType{}, ""
+	for _, n := range names {
+		r := t.InstanceTypes[n]
+		if r.Arch != planner.ARM64 || r.VCPU != amd.VCPU || r.MemoryGiB != amd.MemoryGiB || r.HourlyPrice <= 0 ||
+			(amd.Provider != "" && r.Provider != "" && r.Provider != amd.Provider) {
+			continue
+		}
+		if bestName == "" || r.HourlyPrice < best.HourlyPrice {
+			best, bestName = r, n
+		}
+	}
+	return bestName, best, bestName != ""
 }
 
 func sortedTypes(types map[string]*planner.InstanceType) []*planner.InstanceType {

@@ -84,16 +84,41 @@ func TestPlannerInput(t *testing.T) {
 	if c.ARMCap["Deployment/shop/web"] != 1 {
 		t.Errorf("caps %v", c.ARMCap)
 	}
-	// No arm64 node: an arm64 twin of m6i.large, priced by the weights.
+	// No arm64 node: the table's cheapest arm64 type of m6i.large's size
+	// (2 vCPU, 8 GiB, AWS): m6g.large, cheaper than m7g.large.
 	var twin *planner.InstanceType
 	for i, ty := range c.Types {
 		if ty.Arch == planner.ARM64 {
 			twin = &c.Types[i]
 		}
 	}
-	want := prices.Table().InstanceTypes["m6i.large"].HourlyPrice * prices.Weight("arm64") / prices.Weight("amd64")
-	if twin == nil || math.Abs(twin.PricePerHour-want) > 1e-12 || twin.Overhead.CPU != 200 {
-		t.Fatalf("types %+v, want an arm64 twin at %v with the DaemonSet overhead", c.Types, want)
+	want := prices.Table().InstanceTypes["m6g.large"].HourlyPrice
+	if want >= prices.Table().InstanceTypes["m7g.large"].HourlyPrice {
+		t.Fatal("the shipped table changed: m6g.large is no longer the cheaper")
+	}
+	if twin == nil || twin.Name != "m6g.large" || math.Abs(twin.PricePerHour-want) > 1e-12 || twin.Overhead.CPU != 200 {
+		t.Fatalf("types %+v, want m6g.large at %v with the DaemonSet overhead", c.Types, want)
+	}
+	// A type the table does not know: a twin priced by the arch weights.
+	for _, n := range nodes {
+		n.Labels[cost.LabelInstanceType] = "custom.large"
+	}
+	c, err = PlannerInput(nodes, pods, prices, nil, view)
+	if err != nil {
+		t.Fatal(err)
+	}
+	twin = nil
+	for i, ty := range c.Types {
+		if ty.Arch == planner.ARM64 {
+			twin = &c.Types[i]
+		}
+	}
+	amdPrice := c.Types[0].PricePerHour
+	if twin == nil || twin.Name != "custom.large-arm64-twin" || math.Abs(twin.PricePerHour-amdPrice*prices.Weight("arm64")/prices.Weight("amd64")) > 1e-12 {
+		t.Fatalf("types %+v, want a weight-priced twin", c.Types)
+	}
+	for _, n := range nodes {
+		n.Labels[cost.LabelInstanceType] = "m6i.large"
 	}
 	// A node group at zero, named: the table sizes and prices it, and no
 	// twin is made.

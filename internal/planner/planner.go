@@ -23,6 +23,13 @@ import (
 // ARM64 is the arch moves go to.
 const ARM64 = "arm64"
 
+// DefaultMargin is the least a step must save, as a fraction of the price
+// of the node it empties. The planner counts requests, not use, and packs
+// as the autoscaler's estimate does, not as the scheduler will: a step
+// must save a tenth of its node so that an estimate a few percent off
+// never turns a saving into a cost.
+const DefaultMargin = 0.1
+
 // Resources are requests or capacity: CPU in millicores, memory in bytes.
 type Resources struct{ CPU, Memory int64 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/imageplatform"
 	"github.com/archfit/archfit/internal/migration"
+	"github.com/archfit/archfit/internal/planner"
 )
 
 // HoursPerMonth is the usual cloud-billing month.
@@ -127,6 +128,29 @@ type Report struct {
 	Rollbacks       []Rollback `json:"rollbacks,omitempty"`
 	// Warnings are the parts of the migration view the scan could not read.
 	Warnings []string `json:"warnings,omitempty"`
+	// Plan is what migration's planner makes of the cluster as it is.
+	Plan *Plan `json:"plan,omitempty"`
+}
+
+// Plan is the planner's view: the nodes' cost per month now, once the
+// nodes worth emptying are gone, and at the cheapest safe placement, and
+// those nodes.
+type Plan struct {
+	NowMonthly   float64 `json:"nowMonthly"`
+	AfterMonthly float64 `json:"afterMonthly"`
+	BoundMonthly float64 `json:"cheapestSafeMonthly"`
+	// Margin is the least a node's emptying must save, as a fraction of
+	// its price.
+	Margin float64    `json:"margin"`
+	Nodes  []PlanNode `json:"nodes,omitempty"`
+}
+
+// PlanNode is one node the plan would empty by moving its pods to arm64.
+type PlanNode struct {
+	Node          string   `json:"node"`
+	Pods          []string `json:"pods"`
+	NewARM64Nodes int      `json:"newArm64Nodes"`
+	SavingMonthly float64  `json:"savingMonthly"`
 }
 
 type workload struct {
@@ -162,6 +186,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	rep.rollup()
 	rep.migrate(c)
+	rep.plan(c, o.Prices)
 	return rep, nil
 }
 
@@ -503,16 +528,13 @@ func (rep *Report) migrate(c *cluster) {
 	for _, r := range rep.Rows {
 		ready[migration.Ref{Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}.String()] = r.Arm64Ready == "yes"
 	}
-	deniedOnARM64 := map[string]bool{}
+	deniedOnARM64 := deniedOn(c.records, migration.ARM64)
 	byWorkload := map[string][]Rollback{}
 	for digest, recs := range c.records {
 		for _, rec := range recs {
 			rb := Rollback{Digest: digest, Record: rec}
 			rep.Rollbacks = append(rep.Rollbacks, rb)
 			byWorkload[rec.Workload] = append(byWorkload[rec.Workload], rb)
-			if rec.Arch == migration.ARM64 {
-				deniedOnARM64[digest] = true
-			}
 		}
 	}
 	sortRollbacks(rep.Rollbacks)
@@ -601,6 +623,102 @@ func (rep *Report) migrate(c *cluster) {
 	}
 }
 
+// deniedOn is every digest, in each form a record lists, recorded as not
+// running on arch.
+func deniedOn(records map[string][]migration.Record, arch string) map[string]bool {
+	out := map[string]bool{}
+	for digest, recs := range records {
+		for _, rec := range recs {
+			if rec.Arch != arch {
+				continue
+			}
+			out[digest] = true
+			for _, d := range rec.Digests {
+				out[d] = true
+			}
+		}
+	}
+	return out
+}
+
+// plan asks migration's planner what the cluster's nodes cost now, after
+// emptying the nodes worth it, and at the cheapest safe placement. A pod
+// may move when its workload (a Deployment or StatefulSet) is arm64-ready,
+// not paused, and its running image has no arm64 rollback record; its
+// workload's target share caps how many go to arm64. Nodes that are not
+// Ready are left out.
+func (rep *Report) plan(c *cluster, prices *cost.Model) {
+	index := func() cache.Indexer {
+		return cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	}
+	rsIdx, depIdx, ssIdx := index(), index(), index()
+	for i := range c.replicaSets {
+		_ = rsIdx.Add(&c.replicaSets[i])
+	}
+	for i := range c.deployments {
+		_ = depIdx.Add(&c.deployments[i])
+	}
+	for i := range c.statefulSets {
+		_ = ssIdx.Add(&c.statefulSets[i])
+	}
+	ws := migration.Workloads{ReplicaSets: appslisters.NewReplicaSetLister(rsIdx),
+		Deployments: appslisters.NewDeploymentLister(depIdx), StatefulSets: appslisters.NewStatefulSetLister(ssIdx)}
+	rows := map[string]*Row{}
+	for i := range rep.Rows {
+		r := &rep.Rows[i]
+		rows[migration.Ref{Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}.String()] = r
+	}
+	denied := deniedOn(c.records, migration.ARM64)
+	view := func(p *corev1.Pod) *migration.PodView {
+		w, ok := ws.Of(p)
+		if !ok {
+			return nil
+		}
+		key := w.Ref.String()
+		r := rows[key]
+		v := &migration.PodView{Workload: key}
+		if r == nil || r.Migration == nil {
+			return v
+		}
+		m := r.Migration
+		v.Movable = m.Paused == ""
+		if m.Target != "" && m.TargetError == "" {
+			v.HasCap, v.Cap = true, m.TargetPercent*m.Pods/100
+		}
+		if r.Arm64Ready == "yes" && !runsDigest(p, denied) {
+			v.Arches = []string{"amd64", migration.ARM64}
+		}
+		return v
+	}
+	nodes := make([]*corev1.Node, len(c.nodes))
+	for i := range c.nodes {
+		nodes[i] = &c.nodes[i]
+	}
+	pods := make([]*corev1.Pod, len(c.pods))
+	for i := range c.pods {
+		pods[i] = &c.pods[i]
+	}
+	in, err := migration.PlannerInput(nodes, pods, prices, nil, view)
+	if err != nil {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("no plan: %v", err))
+		return
+	}
+	if len(in.Nodes) == 0 {
+		return
+	}
+	pl, err := planner.MakePlan(in, planner.DefaultMargin)
+	if err != nil {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("no plan: %v", err))
+		return
+	}
+	out := &Plan{NowMonthly: round(pl.Now * HoursPerMonth), AfterMonthly: round(pl.After * HoursPerMonth),
+		BoundMonthly: round(pl.Bound * HoursPerMonth), Margin: planner.DefaultMargin}
+	for _, s := range pl.Steps {
+		out.Nodes = append(out.Nodes, PlanNode{Node: s.Node, Pods: s.Moves, NewARM64Nodes: s.NewARMNodes, SavingMonthly: round(s.Saving * HoursPerMonth)})
+	}
+	rep.Plan = out
+}
+
 // runsDigest reports whether one of the pod's containers runs an image
 // digest in set, as the runtime reported it.
 func runsDigest(p *corev1.Pod, set map[string]bool) bool {
@@ -629,8 +747,9 @@ func sortRollbacks(rbs []Rollback) {
 
 // WriteMigrationTable writes the table output's migration sections: the
 // workloads with a target or a rollback record, every rollback record with
-// the command that clears it, and the warnings. It writes nothing when
-// there is none of these, so a cluster without migration gets the report
+// the command that clears it, the plan (when a node is worth emptying, or
+// a workload has a target), and the warnings. It writes nothing when there
+// is none of these, so a cluster with nothing to migrate gets the report
 // it always did.
 func (rep *Report) WriteMigrationTable(w io.Writer) error {
 	var rows []Row
@@ -677,6 +796,28 @@ func (rep *Report) WriteMigrationTable(w io.Writer) error {
 			if !seen[rb.Digest] {
 				seen[rb.Digest] = true
 				fmt.Fprintf(w, "  %s\n", clearCommand(ns, name, rb.Digest))
+			}
+		}
+	}
+	if p := rep.Plan; p != nil && (len(p.Nodes) > 0 || len(rows) > 0) {
+		fmt.Fprintf(w, "\nPlan (the nodes' cost per month, %s: now, once the nodes below are empty and gone, and at the cheapest safe placement)\n", rep.Currency)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprint(tw, "NOW\tAFTER\tCHEAPEST SAFE\n")
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", money(p.NowMonthly), money(p.AfterMonthly), money(p.BoundMonthly))
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		if len(p.Nodes) == 0 {
+			fmt.Fprintf(w, "No node is worth emptying: moving any node's pods to arm64 would save less than %.0f%% of its price, or a pod on it cannot move.\n", 100*p.Margin)
+		} else {
+			fmt.Fprintf(w, "Nodes to empty, each saving at least %.0f%% of its price:\n", 100*p.Margin)
+			tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(tw, "NODE\tPODS TO ARM64\tNEW ARM64 NODES\tSAVES %s/MO\n", rep.Currency)
+			for _, n := range p.Nodes {
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", n.Node, len(n.Pods), n.NewARM64Nodes, money(n.SavingMonthly))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
 			}
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
+	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/imageplatform"
 	"github.com/archfit/archfit/internal/migration"
 )
@@ -340,6 +341,66 @@ func TestMigrationJSON(t *testing.T) {
 		}
 		if w.Name == "agent" && w.Migration != nil {
 			t.Errorf("a DaemonSet has no migration: %v", w.Migration)
+		}
+	}
+}
+
+// The plan: a node whose pods can all go to arm64 is one to empty; a node
+// that keeps an amd64-only pod is not, nor is a pod whose image has an
+// arm64 rollback record (in any digest form) movable.
+func TestPlan(t *testing.T) {
+	ready := func(name, it string) corev1.Node {
+		n := node(name, "amd64")
+		n.Labels["node.kubernetes.io/instance-type"] = it
+		n.Status.Allocatable = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("8Gi")}
+		n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
+		return n
+	}
+	const armManifest = "sha256:" + "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
+	rep := &Report{Currency: "USD", Rows: []Row{
+		{Namespace: "shop", Kind: "Deployment", Name: "web", Arm64Ready: "yes", Migration: &Migration{}},
+		{Namespace: "shop", Kind: "Deployment", Name: "legacy", Arm64Ready: "no", Migration: &Migration{}},
+		{Namespace: "shop", Kind: "Deployment", Name: "liar", Arm64Ready: "yes", Migration: &Migration{}},
+	}}
+	c := &cluster{
+		nodes: []corev1.Node{ready("amd-1", "m6i.large"), ready("amd-2", "m6i.large"), ready("amd-3", "m6i.large")},
+		deployments: []appsv1.Deployment{{ObjectMeta: objectMeta("shop", "web", "dep-web", nil)}, {ObjectMeta: objectMeta("shop", "legacy", "dep-legacy", nil)},
+			{ObjectMeta: objectMeta("shop", "liar", "dep-liar", nil)}},
+		replicaSets: []appsv1.ReplicaSet{
+			{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-1", UID: "rs-web", OwnerReferences: controller("Deployment", "web", "dep-web")}},
+			{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "legacy-1", UID: "rs-legacy", OwnerReferences: controller("Deployment", "legacy", "dep-legacy")}},
+			{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "liar-1", UID: "rs-liar", OwnerReferences: controller("Deployment", "liar", "dep-liar")}},
+		},
+		pods: []corev1.Pod{
+			pod("shop", "legacy-a", "ReplicaSet", "legacy-1", "rs-legacy", "amd-1", []string{"600m"}),
+			pod("shop", "web-a", "ReplicaSet", "web-1", "rs-web", "amd-1", []string{"600m"}),
+			pod("shop", "web-b", "ReplicaSet", "web-1", "rs-web", "amd-2", []string{"600m"}),
+			pod("shop", "web-c", "ReplicaSet", "web-1", "rs-web", "amd-2", []string{"600m"}),
+			pod("shop", "liar-a", "ReplicaSet", "liar-1", "rs-liar", "amd-3", []string{"600m"}, running(armManifest)),
+		},
+		// Keyed by the index digest; the pod reports the arm64 manifest's.
+		records: map[string][]migration.Record{d1: {{Arch: "arm64", Digests: []string{d1, armManifest}}}},
+	}
+	rep.plan(c, cost.New(cost.DefaultTable(), cost.DefaultArchitectureWeights(), ""))
+	p := rep.Plan
+	if p == nil || len(p.Nodes) != 1 || p.Nodes[0].Node != "amd-2" || !reflect.DeepEqual(p.Nodes[0].Pods, []string{"shop/web-b", "shop/web-c"}) {
+		t.Fatalf("plan %+v, want amd-2 alone emptied (amd-1 keeps legacy, amd-3 keeps liar)", p)
+	}
+	table := cost.DefaultTable().InstanceTypes
+	amd, arm := table["m6i.large"].HourlyPrice, table["m6g.large"].HourlyPrice
+	if p.NowMonthly != round(3*amd*HoursPerMonth) || p.AfterMonthly != round((2*amd+arm)*HoursPerMonth) || p.Nodes[0].SavingMonthly != round((amd-arm)*HoursPerMonth) {
+		t.Fatalf("plan %+v, want now %v, after %v", p, round(3*amd*HoursPerMonth), round((2*amd+arm)*HoursPerMonth))
+	}
+	if p.BoundMonthly > p.AfterMonthly {
+		t.Fatalf("bound %v above after %v", p.BoundMonthly, p.AfterMonthly)
+	}
+	var out bytes.Buffer
+	if err := rep.WriteMigrationTable(&out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Plan (the nodes' cost per month", "amd-2", money(p.NowMonthly), money(p.AfterMonthly), money(p.BoundMonthly)} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table output lacks %q:\n%s", want, out.String())
 		}
 	}
 }
