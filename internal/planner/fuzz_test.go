@@ -170,12 +170,12 @@ func optimum(c *Cluster) float64 {
 		if p.Node == "" {
 			continue
 		}
+		if arch[p.Node] == ARM64 {
+			arm[p.Workload]++ // the cap counts every pod on arm64 now
+		}
 		if !p.Movable {
 			free[p.Node] = free[p.Node].sub(p.Requests)
 			keep[p.Node] = true
-			if arch[p.Node] == ARM64 {
-				arm[p.Workload]++
-			}
 			continue
 		}
 		movable = append(movable, p)
@@ -203,21 +203,23 @@ func optimum(c *Cluster) float64 {
 			return
 		}
 		p := movable[i]
+		// A cap limits moves to arm64; a pod on arm64 already may stay.
 		capOK := func(a string) bool {
 			c, ok := c.ARMCap[p.Workload]
-			return a != ARM64 || !ok || arm[p.Workload] < c
+			return a != ARM64 || !ok || arm[p.Workload] < c || arch[p.Node] == ARM64
 		}
 		try := func(a string, place, undo func()) {
 			if !runsOn(p, a) || !capOK(a) {
 				return
 			}
-			if a == ARM64 {
+			moved := a == ARM64 && arch[p.Node] != ARM64
+			if moved {
 				arm[p.Workload]++
 			}
 			place()
 			rec(i + 1)
 			undo()
-			if a == ARM64 {
+			if moved {
 				arm[p.Workload]--
 			}
 		}

@@ -122,8 +122,12 @@ type Plan struct {
 // Step empties one node.
 type Step struct {
 	Node string
-	// Moves are the node's pods, each to arm64.
+	// Moves are the node's pods that go to arm64.
 	Moves []string
+	// Elsewhere are the node's pods that do not run on arm64 (or may not
+	// go there): each fits the room of another existing node of an arch it
+	// runs on, as the autoscaler's scale-down moves a drained node's pods.
+	Elsewhere []string
 	// NewARMNodes is how many arm64 nodes the autoscaler adds for them.
 	NewARMNodes int
 	// Saving is the cost per hour this step takes off.
@@ -310,6 +314,24 @@ func (k *packer) fit(i int, arches []string) *bin {
 	return best
 }
 
+// fitExisting places pod i on a node that runs pods already (or is
+// Fixed), of one of arches, with room, the fullest first (best fit, as a
+// drain consolidates); it adds none.
+func (k *packer) fitExisting(i int, arches []string) *bin {
+	p := &k.m.pods[i]
+	var best *bin
+	for _, b := range k.bins {
+		if (b.keep || len(b.pods) > 0) && !b.full && slices.Contains(arches, b.arch) && b.free.fits(p.Requests) &&
+			(best == nil || b.free.CPU < best.free.CPU) {
+			best = b
+		}
+	}
+	if best != nil {
+		best.place(i, p.Requests)
+	}
+	return best
+}
+
 // order sorts pods for packing: the most constrained first (fewest
 // arches), then the largest, as the autoscaler's binpacking estimator
 // sorts by size, then by name.
@@ -354,24 +376,31 @@ func (m *model) repack() (Placement, error) {
 		free = append(free, i)
 	}
 	m.order(free)
+	// A cap limits moves to arm64: a pod not on arm64 now goes there
+	// only while fewer than the cap of its workload's pods are there now
+	// or have gone there; a pod on arm64 now may stay.
 	armUsed := map[string]int{}
 	for i := range m.pods {
 		p := &m.pods[i]
-		if j, ok := m.nodeIdx[p.Node]; ok && !p.Movable && m.nodes[j].Arch == ARM64 {
+		if j, ok := m.nodeIdx[p.Node]; ok && m.nodes[j].Arch == ARM64 {
 			armUsed[p.Workload]++
 		}
 	}
 	for _, i := range free {
 		p := &m.pods[i]
 		arches := p.Arches
-		if c, capped := m.armCap[p.Workload]; capped && armUsed[p.Workload] >= c {
+		onARM := false
+		if j, ok := m.nodeIdx[p.Node]; ok {
+			onARM = m.nodes[j].Arch == ARM64
+		}
+		if c, capped := m.armCap[p.Workload]; capped && armUsed[p.Workload] >= c && !onARM {
 			arches = without(arches, ARM64)
 		}
 		b := k.fit(i, arches)
 		if b == nil {
 			return Placement{}, &ErrUnplaceable{Pod: p.Name}
 		}
-		if b.arch == ARM64 {
+		if b.arch == ARM64 && !onARM {
 			armUsed[p.Workload]++
 		}
 	}
@@ -391,7 +420,8 @@ func without(xs []string, x string) []string {
 // After is the placement once moves (pod names) have gone to arm64: each
 // moved pod onto an arm64 node with room, else a new arm64 node; the
 // others stay; a node left with no pod goes away unless Fixed. A move of
-// a pod that does not run on arm64, or may not move, is an error.
+// a pod that does not run on arm64, or may not move, or past its
+// workload's arm64 cap, is an error.
 func After(c *Cluster, moves []string) (Placement, error) {
 	m, err := newModel(c)
 	if err != nil {
@@ -428,6 +458,24 @@ func After(c *Cluster, moves []string) (Placement, error) {
 		sort.Strings(names)
 		return Placement{}, fmt.Errorf("moves name pods that do not exist: %s", strings.Join(names, ", "))
 	}
+	if len(m.armCap) > 0 {
+		arm := map[string]int{}
+		for i := range m.pods {
+			p := &m.pods[i]
+			if j, ok := m.nodeIdx[p.Node]; ok && m.nodes[j].Arch == ARM64 {
+				arm[p.Workload]++
+			}
+		}
+		for _, i := range moved {
+			p := &m.pods[i]
+			if j, ok := m.nodeIdx[p.Node]; !ok || m.nodes[j].Arch != ARM64 {
+				arm[p.Workload]++
+			}
+			if c, capped := m.armCap[p.Workload]; capped && arm[p.Workload] > c {
+				return Placement{}, fmt.Errorf("moves take workload %s past its arm64 cap of %d", p.Workload, c)
+			}
+		}
+	}
 	m.order(moved)
 	for _, i := range moved {
 		if k.fit(i, []string{ARM64}) == nil {
@@ -447,12 +495,15 @@ func Bound(c *Cluster) (Placement, error) {
 }
 
 // MakePlan proposes the nodes to empty, each a step: a node that is not
-// arm64, not Fixed, whose pods are all movable, run on arm64 and fit their
-// workloads' arm64 caps. Its pods go onto arm64 room, or onto new arm64
-// nodes; the step is kept only when the node's price less what the new
-// nodes cost saves at least margin (a fraction of the node's price). The
-// dearest nodes are tried first. Pending pods are left out: they land
-// wherever the scheduler and the autoscaler put them, plan or not.
+// arm64, not Fixed, whose pods are all movable. Its pods that run on arm64
+// (within their workloads' arm64 caps) go onto arm64 room, or onto new
+// arm64 nodes; the others must fit the room of other existing nodes of an
+// arch they run on. The step is kept only when the node's price less what
+// the new nodes cost saves at least margin (a fraction of the node's
+// price). The dearest nodes are tried first, the least used among equals.
+// Pending pods are left out:
+// they land wherever the scheduler and the autoscaler put them, plan or
+// not.
 func MakePlan(c *Cluster, margin float64) (Plan, error) {
 	p, _, err := plan(c, margin)
 	return p, err
@@ -492,7 +543,7 @@ func plan(c *Cluster, margin float64) (Plan, Placement, error) {
 		}
 		ok := true
 		for _, i := range onNode[j] {
-			if p := &m.pods[i]; !p.Movable || !runsOn(p, ARM64) {
+			if p := &m.pods[i]; !p.Movable {
 				ok = false
 				break
 			}
@@ -501,27 +552,61 @@ func plan(c *Cluster, margin float64) (Plan, Placement, error) {
 			cands = append(cands, j)
 		}
 	}
+	// The dearest first; among equals the least used, as the autoscaler
+	// picks nodes to scale down: fewer pods to move, and the pods that stay
+	// on their arch go to the fuller nodes, not the other way round.
+	used := func(j int) int64 { return m.nodes[j].Allocatable.CPU - m.nodes[j].Overhead.CPU - k.bins[j].free.CPU }
 	sort.SliceStable(cands, func(a, b int) bool {
 		na, nb := &m.nodes[cands[a]], &m.nodes[cands[b]]
 		if na.PricePerHour != nb.PricePerHour {
 			return na.PricePerHour > nb.PricePerHour
 		}
+		if ua, ub := used(cands[a]), used(cands[b]); ua != ub {
+			return ua < ub
+		}
 		return na.Name < nb.Name
 	})
 	for _, j := range cands {
-		pods := slices.Clone(onNode[j])
-		if !m.withinCaps(pods, armUsed) {
+		// What the node runs now: an earlier step may have moved pods
+		// onto it.
+		pods := slices.Clone(k.bins[j].pods)
+		if len(pods) == 0 || slices.ContainsFunc(pods, func(i int) bool { return !m.pods[i].Movable }) {
 			continue
 		}
+		// The pods that may go to arm64, within their workloads' caps;
+		// the others must find room on the nodes that stay.
+		toARM := map[int]bool{}
+		used := map[string]int{}
 		m.order(pods)
-		// Try it on a copy of the arm64 bins' state; keep it if it pays.
+		for _, i := range pods {
+			p := &m.pods[i]
+			if !runsOn(p, ARM64) {
+				continue
+			}
+			if c, capped := m.armCap[p.Workload]; capped && armUsed[p.Workload]+used[p.Workload] >= c {
+				continue
+			}
+			toARM[i] = true
+			used[p.Workload]++
+		}
+		// Try it on a copy of the bins' state; keep it if it pays. The
+		// source takes nothing while it is emptied.
 		saved := k.snapshot()
 		src := k.bins[j]
 		before := k.cost()
 		newBefore := len(k.bins)
+		src.full = true
 		placed := true
 		for _, i := range pods {
-			if k.fit(i, []string{ARM64}) == nil {
+			var b *bin
+			if toARM[i] {
+				b = k.fit(i, []string{ARM64})
+			} else {
+				// Not to arm64: it does not run there, or its workload
+				// is at its cap.
+				b = k.fitExisting(i, without(m.pods[i].Arches, ARM64))
+			}
+			if b == nil {
 				placed = false
 				break
 			}
@@ -529,6 +614,7 @@ func plan(c *Cluster, margin float64) (Plan, Placement, error) {
 		srcPods, srcFree := src.pods, src.free
 		src.pods, src.free = nil, src.alloc.sub(m.nodes[j].Overhead)
 		saving := before - k.cost()
+		src.full = m.nodes[j].Unschedulable
 		if !placed || saving < margin*src.price || saving <= 0 {
 			src.pods, src.free = srcPods, srcFree
 			k.restore(saved)
@@ -536,10 +622,15 @@ func plan(c *Cluster, margin float64) (Plan, Placement, error) {
 		}
 		step := Step{Node: src.name, NewARMNodes: len(k.bins) - newBefore, Saving: saving}
 		for _, i := range pods {
-			step.Moves = append(step.Moves, m.pods[i].Name)
-			armUsed[m.pods[i].Workload]++
+			if toARM[i] {
+				step.Moves = append(step.Moves, m.pods[i].Name)
+				armUsed[m.pods[i].Workload]++
+			} else {
+				step.Elsewhere = append(step.Elsewhere, m.pods[i].Name)
+			}
 		}
 		sort.Strings(step.Moves)
+		sort.Strings(step.Elsewhere)
 		out.Steps = append(out.Steps, step)
 	}
 	end := m.placement(k.bins, false)
@@ -562,24 +653,6 @@ func (k *packer) cost() float64 {
 		}
 	}
 	return c
-}
-
-// withinCaps reports whether moving pods to arm64 keeps every workload at
-// or under its arm64 cap.
-func (m *model) withinCaps(pods []int, armUsed map[string]int) bool {
-	if len(m.armCap) == 0 {
-		return true
-	}
-	add := map[string]int{}
-	for _, i := range pods {
-		add[m.pods[i].Workload]++
-	}
-	for w, n := range add {
-		if c, ok := m.armCap[w]; ok && armUsed[w]+n > c {
-			return false
-		}
-	}
-	return true
 }
 
 // snapshot is what fit may change: the bins' free room and pods, and the

@@ -117,8 +117,9 @@ func TestPlanUsesExistingARMRoom(t *testing.T) {
 	}
 }
 
-// Fixed nodes, pods that may not move, pods that do not run on arm64 and
-// workloads at their arm64 cap keep their nodes.
+// Fixed nodes and nodes with a pod that may not move stay; a pod that does
+// not run on arm64, or whose workload is at its arm64 cap, goes to another
+// node's room, as the autoscaler's scale-down moves a drained node's pods.
 func TestPlanKeepsWhatMayNotMove(t *testing.T) {
 	fixed := node("amd-fixed", amdType)
 	fixed.Fixed = true
@@ -137,12 +138,27 @@ func TestPlanKeepsWhatMayNotMove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p.Steps) != 0 {
-		t.Fatalf("steps %+v, want none: each node holds a pod that keeps it", p.Steps)
+	steps := map[string]Step{}
+	for _, s := range p.Steps {
+		steps[s.Node] = s
 	}
-	c.ARMCap["capped"] = 2
-	if p, err = MakePlan(c, 0); err != nil || len(p.Steps) != 1 || p.Steps[0].Node != "amd-3" {
-		t.Fatalf("plan %+v, %v: with room under its cap, amd-3 empties", p, err)
+	if _, ok := steps["amd-fixed"]; ok {
+		t.Errorf("steps %+v: a Fixed node is emptied", p.Steps)
+	}
+	if _, ok := steps["amd-2"]; ok {
+		t.Errorf("steps %+v: a node with a pod that may not move is emptied", p.Steps)
+	}
+	if s, ok := steps["amd-4"]; !ok || len(s.Moves) != 0 || !slices.Equal(s.Elsewhere, []string{"ns/legacy"}) || !near(s.Saving, 0.10) {
+		t.Errorf("amd-4: %+v, want legacy (amd64-only) onto another node's room, saving the whole node", s)
+	}
+	s3, ok := steps["amd-3"]
+	if !ok || len(s3.Moves) != 1 || !slices.ContainsFunc(s3.Elsewhere, func(n string) bool { return n == "ns/c1" || n == "ns/c2" }) {
+		t.Errorf("amd-3: %+v, want one capped pod to arm64 (the cap is 1) and the other to another node's room", s3)
+	}
+	// Without room elsewhere, the amd64-only pod keeps its node.
+	c.Nodes, c.Pods = []Node{node("amd-4", amdType)}, []Pod{pod("legacy", "amd-4", 300, amdOnly)}
+	if p, err = MakePlan(c, 0); err != nil || len(p.Steps) != 0 {
+		t.Fatalf("plan %+v, %v: an amd64-only pod with nowhere else to go keeps its node", p, err)
 	}
 }
 

@@ -147,8 +147,11 @@ type Plan struct {
 
 // PlanNode is one node the plan would empty by moving its pods to arm64.
 type PlanNode struct {
-	Node          string   `json:"node"`
-	Pods          []string `json:"pods"`
+	Node string   `json:"node"`
+	Pods []string `json:"pods"`
+	// ToOtherNodes are its pods that stay on their arch (their workload is
+	// at its arm64 target) and go to other nodes' room.
+	ToOtherNodes  []string `json:"toOtherNodes,omitempty"`
 	NewARM64Nodes int      `json:"newArm64Nodes"`
 	SavingMonthly float64  `json:"savingMonthly"`
 }
@@ -714,7 +717,8 @@ func (rep *Report) plan(c *cluster, prices *cost.Model) {
 	out := &Plan{NowMonthly: round(pl.Now * HoursPerMonth), AfterMonthly: round(pl.After * HoursPerMonth),
 		BoundMonthly: round(pl.Bound * HoursPerMonth), Margin: planner.DefaultMargin}
 	for _, s := range pl.Steps {
-		out.Nodes = append(out.Nodes, PlanNode{Node: s.Node, Pods: s.Moves, NewARM64Nodes: s.NewARMNodes, SavingMonthly: round(s.Saving * HoursPerMonth)})
+		out.Nodes = append(out.Nodes, PlanNode{Node: s.Node, Pods: s.Moves, ToOtherNodes: s.Elsewhere, NewARM64Nodes: s.NewARMNodes,
+			SavingMonthly: round(s.Saving * HoursPerMonth)})
 	}
 	rep.Plan = out
 }
@@ -812,9 +816,9 @@ func (rep *Report) WriteMigrationTable(w io.Writer) error {
 		} else {
 			fmt.Fprintf(w, "Nodes to empty, each saving at least %.0f%% of its price:\n", 100*p.Margin)
 			tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "NODE\tPODS TO ARM64\tNEW ARM64 NODES\tSAVES %s/MO\n", rep.Currency)
+			fmt.Fprintf(tw, "NODE\tPODS TO ARM64\tTO OTHER NODES\tNEW ARM64 NODES\tSAVES %s/MO\n", rep.Currency)
 			for _, n := range p.Nodes {
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", n.Node, len(n.Pods), n.NewARM64Nodes, money(n.SavingMonthly))
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", n.Node, len(n.Pods), len(n.ToOtherNodes), n.NewARM64Nodes, money(n.SavingMonthly))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
