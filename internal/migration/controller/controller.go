@@ -35,6 +35,7 @@ import (
 	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/imageplatform"
 	"github.com/archfit/archfit/internal/migration"
+	"github.com/archfit/archfit/internal/planner"
 )
 
 // Mode says whether the controller moves pods.
@@ -125,7 +126,16 @@ type Options struct {
 	// platform manifest, config), for rollback records; nil keys a record
 	// by the digest the runtime reported alone.
 	Digests func(ctx context.Context, pod *corev1.Pod, image string) (imageplatform.ImageDigests, error)
-	Now     func() time.Time
+	// Margin is the least a step of the plan must save, as a fraction of
+	// the price of the node it empties.
+	Margin float64
+	// NodeTimeout bounds how long an emptied node may stay before the
+	// step counts as failed.
+	NodeTimeout time.Duration
+	// GrowTypes are instance types (price table names) the autoscaler can
+	// add that no node shows yet: node groups at zero.
+	GrowTypes []migration.GrowType
+	Now       func() time.Time
 }
 
 // Defaults for the safety options, applied by New when they are zero.
@@ -176,7 +186,11 @@ type Controller struct {
 	rollbacks    map[migration.Ref]map[string]*rollbackEviction
 	stopped      map[migration.Ref]time.Time
 	digestsTried map[string]time.Time
-	last         atomic.Pointer[Plan]
+	// active is the node being emptied; nodeBackoff holds the next
+	// until a failed step's back-off ends.
+	active      *activeStep
+	nodeBackoff time.Time
+	last        atomic.Pointer[Plan]
 }
 
 // rollbackEviction is a workload's last rollback eviction off one arch.
@@ -210,6 +224,9 @@ func New(client kubernetes.Interface, workloads *migration.Workloads, records *m
 	if o.MaxEvictionsPerWorkload == 0 {
 		o.MaxEvictionsPerWorkload = DefaultMaxEvictionsPerWorkload
 	}
+	if o.NodeTimeout == 0 {
+		o.NodeTimeout = DefaultNodeTimeout
+	}
 	burst := 1
 	c := &Controller{client: client, workloads: workloads, records: records, inScope: inScope, evaluate: evaluate,
 		prices: prices, recorder: recorder, metrics: m, o: o,
@@ -229,6 +246,9 @@ type Plan struct {
 	// SavingPerMonth is what moving every Movable pod saves.
 	SavingPerMonth float64
 	Rollbacks      []migration.Finding
+	// Nodes is the planner's plan: the nodes to empty, the cost now,
+	// after and at the cheapest safe placement.
+	Nodes planner.Plan
 }
 
 // Move is one pod to move to arm64.
@@ -289,6 +309,7 @@ func (c *Controller) Run(ctx context.Context) error {
 func (c *Controller) reset() {
 	c.noted = map[string]string{}
 	c.moves = map[migration.Ref]*lastMove{}
+	c.active, c.nodeBackoff = nil, time.Time{}
 	c.resetSafety()
 }
 
@@ -343,6 +364,7 @@ func (c *Controller) Pass(ctx context.Context, podLister corelisters.PodLister, 
 		cheapestARM = c.weightedARM64(nodes)
 	}
 	groups := map[migration.Ref]*group{}
+	refOf := map[*corev1.Pod]migration.Ref{}
 	for _, p := range podList {
 		if nf := nodes[p.Spec.NodeName]; nf != nil && migration.Live(p) {
 			cpu, mem := cost.PodRequests(&p.Spec)
@@ -362,6 +384,7 @@ func (c *Controller) Pass(ctx context.Context, podLister corelisters.PodLister, 
 			groups[w.Ref] = g
 		}
 		g.pods = append(g.pods, p)
+		refOf[p] = w.Ref
 	}
 	refs := make([]migration.Ref, 0, len(groups))
 	for r := range groups {
@@ -378,22 +401,25 @@ func (c *Controller) Pass(ctx context.Context, podLister corelisters.PodLister, 
 	moving := c.o.Mode == ModeEnabled
 	paused := 0
 	c.completeRecords(ctx, podList)
+	failing := make(map[migration.Ref]bool, len(refs))
 	for _, r := range refs {
 		g := groups[r]
-		failing := c.rollback(ctx, g, archOf, plan)
+		failing[r] = c.rollback(ctx, g, archOf, plan)
 		if moving {
-			failing = c.checkReady(ctx, g, archOf) || failing
+			failing[r] = c.checkReady(ctx, g, archOf) || failing[r]
 		}
-		c.ramp(ctx, g, failing)
-		c.rebalance(ctx, g, nodes, cheapestARM, moving, plan)
+	}
+	allowed := c.planPass(ctx, nodeList, podList, groups, refOf, moving, plan)
+	for _, r := range refs {
+		g := groups[r]
+		c.ramp(ctx, g, failing[r])
+		c.rebalance(ctx, g, nodes, allowed, moving, plan)
 		if g.w.Paused != "" {
 			paused++
 		}
 	}
-	for _, m := range plan.Movable {
-		plan.SavingPerMonth += m.SavingPerMonth
-	}
-	c.metrics.WouldMove.Set(float64(len(plan.Movable)))
+	plan.SavingPerMonth = (plan.Nodes.Now - plan.Nodes.After) * HoursPerMonth
+	c.metrics.WouldMove.Set(float64(len(plan.Nodes.Moves())))
 	c.metrics.SavingLeft.Set(plan.SavingPerMonth)
 	c.metrics.Paused.Set(float64(paused))
 	klog.FromContext(ctx).V(2).Info("migration pass", "mode", c.o.Mode, "workloads", len(refs), "movable", len(plan.Movable),
@@ -905,10 +931,11 @@ func (c *Controller) ramp(ctx context.Context, g *group, failing bool) {
 	}
 }
 
-// rebalance moves one pod of the workload toward arm64 when it is below
-// its target (100% without one: the cheaper arch wins) and the move will
-// land on arm64.
-func (c *Controller) rebalance(ctx context.Context, g *group, nodes map[string]*nodeFacts, cheapestARM float64, moving bool, plan *Plan) {
+// rebalance moves one pod of the workload toward arm64 when the plan moves
+// it (a pod of the node being emptied; in DryRun, of any node the plan
+// empties), the workload is below its target (100% without one), and the
+// move will land on arm64.
+func (c *Controller) rebalance(ctx context.Context, g *group, nodes map[string]*nodeFacts, allowed map[string]float64, moving bool, plan *Plan) {
 	w := g.w
 	percent := 100
 	if w.HasTarget {
@@ -931,10 +958,11 @@ func (c *Controller) rebalance(ctx context.Context, g *group, nodes map[string]*
 	}
 	var cands []Move
 	var candPods []*corev1.Pod
-	if w.Paused == "" && cheapestARM > 0 && migration.Below(arm, total, percent) {
+	if w.Paused == "" && len(allowed) > 0 && migration.Below(arm, total, percent) {
 		for _, p := range g.pods {
 			nf := nodes[p.Spec.NodeName]
-			if nf == nil || !migration.Live(p) || nf.arch == migration.ARM64 || nf.perVCPU <= cheapestARM {
+			saving, inPlan := allowed[p.Namespace+"/"+p.Name]
+			if nf == nil || !migration.Live(p) || nf.arch == migration.ARM64 || !inPlan {
 				continue
 			}
 			ectx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -945,7 +973,7 @@ func (c *Controller) rebalance(ctx context.Context, g *group, nodes map[string]*
 			}
 			cands = append(cands, Move{Pod: types.NamespacedName{Namespace: p.Namespace, Name: p.Name}, Workload: w.Ref,
 				Node: p.Spec.NodeName, FromArch: nf.arch,
-				SavingPerMonth: cost.PodVCPU(&p.Spec) * (nf.perVCPU - cheapestARM) * HoursPerMonth})
+				SavingPerMonth: saving})
 			candPods = append(candPods, p)
 		}
 	}

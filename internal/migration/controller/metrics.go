@@ -21,6 +21,12 @@ type Metrics struct {
 	// Ready in time, a pod back on the arch it was evicted from, the
 	// per-workload eviction bound.
 	Stops *prometheus.CounterVec
+	// PlanCost is the plan's cost per hour now, after it and at the
+	// cheapest safe placement; PlanNodes the nodes it would empty;
+	// NodesFreed the nodes that went away after their pods moved.
+	PlanCost   *prometheus.GaugeVec
+	PlanNodes  prometheus.Gauge
+	NodesFreed prometheus.Counter
 }
 
 // Stop reasons, the values of archfit_migration_stops_total's reason.
@@ -77,12 +83,25 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		Stops: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "archfit_migration_stops_total",
-			Help: "Workloads stopped by a safety rule, by reason: not_ready (a pod moved to arm64 was not Ready within --migration-ready-timeout; ramp paused), eviction_loop (a pod came back on the arch a rollback evicted it from; its evictions stop), eviction_limit (--migration-max-evictions-per-workload reached in the last hour).",
+			Help: "Workloads stopped by a safety rule, by reason: not_ready (a pod moved to arm64 was not Ready within --migration-ready-timeout; ramp paused), eviction_loop (a pod came back on the arch a rollback evicted it from; its evictions stop), eviction_limit (--migration-max-evictions-per-workload reached in the last hour), dearer (a node went away but the arm64 nodes added for its pods cost as much), node_not_removed (an emptied node stayed past --migration-node-timeout, or the plan stopped emptying it).",
 		}, []string{"reason"}),
+		PlanCost: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "archfit_migration_plan_cost_per_hour",
+			Help: "The planner's cost per hour of the nodes, by state: now (today's nodes), after (once the nodes the plan empties are gone), bound (the cheapest safe placement it found), in the price table's currency.",
+		}, []string{"state"}),
+		PlanNodes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "archfit_migration_plan_nodes",
+			Help: "Nodes the last pass's plan would empty by moving their pods to arm64, each only where that lowers the cost by --migration-margin.",
+		}),
+		NodesFreed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "archfit_migration_nodes_freed_total",
+			Help: "Nodes that went away after migration moved their pods to arm64, with a realized saving.",
+		}),
 	}
-	for _, r := range []string{StopNotReady, StopEvictionLoop, StopEvictionLimit} {
+	for _, r := range []string{StopNotReady, StopEvictionLoop, StopEvictionLimit, StopDearer, StopNodeNotRemoved} {
 		m.Stops.WithLabelValues(r)
 	}
-	reg.MustRegister(m.Evictions, m.Rollbacks, m.Steps, m.WouldMove, m.SavingLeft, m.Paused, m.Passes, m.APIErrors, m.WorkloadPods, m.Saving, m.Stops)
+	reg.MustRegister(m.Evictions, m.Rollbacks, m.Steps, m.WouldMove, m.SavingLeft, m.Paused, m.Passes, m.APIErrors, m.WorkloadPods, m.Saving, m.Stops,
+		m.PlanCost, m.PlanNodes, m.NodesFreed)
 	return m
 }

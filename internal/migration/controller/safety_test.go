@@ -58,11 +58,13 @@ type fixture struct {
 	nodeLister         corelisters.NodeLister
 	rsUID              types.UID
 	digestsUnavailable bool
+	// amdOnly are pods whose images run on amd64 alone.
+	amdOnly map[string]bool
 }
 
 func newFixture(t *testing.T, change func(*Options)) *fixture {
 	t.Helper()
-	f := &fixture{t: t, now: time.Date(2026, 12, 8, 10, 0, 0, 0, time.UTC), rsUID: "rs-uid"}
+	f := &fixture{t: t, now: time.Date(2026, 12, 8, 10, 0, 0, 0, time.UTC), rsUID: "rs-uid", amdOnly: map[string]bool{}}
 	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-1", UID: f.rsUID}}
 	f.cs = fake.NewClientset(rs)
 	f.cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
@@ -105,7 +107,10 @@ func newFixture(t *testing.T, change func(*Options)) *fixture {
 	prices := cost.New(cost.DefaultTable(), cost.DefaultArchitectureWeights(), cost.DefaultPriceAnnotation)
 	// What placement's evaluation says of the image: the index lists both
 	// arches, less those its rollback records deny.
-	evaluate := func(context.Context, *corev1.Pod) imageplatform.PodPlatforms {
+	evaluate := func(_ context.Context, p *corev1.Pod) imageplatform.PodPlatforms {
+		if f.amdOnly[p.Name] {
+			return imageplatform.PodPlatforms{Allowed: []imageplatform.OSArch{{OS: "linux", Arch: "amd64"}}}
+		}
 		res := imageplatform.Result{Image: fixtureImage, Digest: idxDigest, Denied: f.records.DeniedArchitectures(idxDigest)}
 		pp := imageplatform.PodPlatforms{Images: []imageplatform.ImageVerdict{{Container: "app", Result: res}}}
 		for _, a := range []string{"amd64", "arm64"} {
@@ -476,5 +481,78 @@ func TestMovedPodNotReadyInTimePausesTheRamp(t *testing.T) {
 	}
 	if len(f.evicted) != 0 {
 		t.Fatalf("evicted %v", f.evicted)
+	}
+}
+
+// Moves follow the plan, a node at a time: a pod beside an amd64-only one
+// never moves (its node would stay, partly used, and arm64 would cost more);
+// the pods of a node they can empty do, and the node's going is checked.
+func TestMovesEmptyWholeNodes(t *testing.T) {
+	f := newFixture(t, nil)
+	f.node("amd-2", "amd64", "m6i.large")
+	long := f.now.Add(-time.Hour)
+	f.amdOnly["legacy"] = true
+	f.pod("legacy", "amd", ready(long), created(long))
+	f.pod("beside", "amd", ready(long), created(long))
+	f.pod("m2", "amd-2", ready(long), created(long))
+	f.pod("m3", "amd-2", ready(long), created(long))
+	f.pass(0)
+	f.pass(time.Second)
+	if len(f.evicted) != 1 || f.evicted[0] == "beside" || f.evicted[0] == "legacy" {
+		t.Fatalf("evicted %v, want m2 or m3: only amd-2 can be emptied", f.evicted)
+	}
+	if w := f.eventsWith(ReasonNodePlanned); len(w) != 1 || !strings.Contains(w[0], "2 pod(s)") {
+		t.Fatalf("Events %q, want one saying amd-2's 2 pods move", f.eventLog)
+	}
+	moved := f.evicted[0]
+	f.remove(moved)
+	f.pod("r1", "arm", ready(f.now))
+	for i := 0; i < 80 && len(f.evicted) < 2; i++ {
+		f.pass(time.Second)
+	}
+	if len(f.evicted) != 2 || slices.Contains(f.evicted, "beside") {
+		t.Fatalf("evicted %v, want m2 and m3 and never beside", f.evicted)
+	}
+	f.remove(f.evicted[1])
+	f.pod("r2", "arm", ready(f.now))
+	f.pass(time.Second)
+	// The autoscaler removes the empty node.
+	if err := f.nodes.Delete(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "amd-2"}}); err != nil {
+		t.Fatal(err)
+	}
+	f.pass(time.Second)
+	if w := f.eventsWith(ReasonNodeFreed); len(w) != 1 {
+		t.Fatalf("Events %q, want %s", f.eventLog, ReasonNodeFreed)
+	}
+	if got := testutil.ToFloat64(f.m.NodesFreed); got != 1 {
+		t.Fatalf("nodes freed %v", got)
+	}
+	for i := 0; i < 20; i++ {
+		f.pass(time.Minute)
+	}
+	if slices.Contains(f.evicted, "beside") || len(f.evicted) != 2 {
+		t.Fatalf("evicted %v after the node went: beside's node stays for legacy, so beside stays too", f.evicted)
+	}
+}
+
+// An emptied node that the autoscaler does not remove stops the plan.
+func TestEmptiedNodeThatStaysStopsThePlan(t *testing.T) {
+	f := newFixture(t, func(o *Options) { o.NodeTimeout = 10 * time.Minute })
+	long := f.now.Add(-time.Hour)
+	f.pod("a1", "amd", ready(long), created(long))
+	f.pass(0)
+	f.pass(time.Second)
+	if !slices.Equal(f.evicted, []string{"a1"}) {
+		t.Fatalf("evicted %v", f.evicted)
+	}
+	f.remove("a1")
+	f.pod("r1", "arm", ready(f.now))
+	f.pass(time.Second)
+	f.pass(11 * time.Minute)
+	if w := f.eventsWith(ReasonNodeNotRemoved); len(w) != 1 || !strings.HasPrefix(w[0], corev1.EventTypeWarning) {
+		t.Fatalf("Events %q, want a Warning %s", f.eventLog, ReasonNodeNotRemoved)
+	}
+	if got := testutil.ToFloat64(f.m.Stops.WithLabelValues(StopNodeNotRemoved)); got != 1 {
+		t.Fatalf("stops{node_not_removed} = %v", got)
 	}
 }

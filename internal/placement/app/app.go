@@ -77,6 +77,9 @@ type Options struct {
 	MigrationSoak               time.Duration
 	MigrationReadyTimeout       time.Duration
 	MigrationMaxEvictions       int
+	MigrationMargin             float64
+	MigrationNodeTimeout        time.Duration
+	MigrationGrowTypes          []string
 	// PriceTable prices nodes for migration's savings (empty: the shipped
 	// table; a node's price annotation wins, as in the scheduler).
 	PriceTable string
@@ -113,6 +116,7 @@ func NewOptions() *Options {
 		MigrationExpectScaleUp: true, MigrationRollback: true,
 		MigrationSoak: migrationctl.DefaultSoak, MigrationReadyTimeout: migrationctl.DefaultReadyTimeout,
 		MigrationMaxEvictions: migrationctl.DefaultMaxEvictionsPerWorkload,
+		MigrationMargin:       migrationctl.DefaultMargin, MigrationNodeTimeout: migrationctl.DefaultNodeTimeout,
 		LeaderElect:           true, LeaderElectNamespace: "archfit", LeaderElectName: "archfit-placement",
 		LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
 		ShutdownGrace: 20 * time.Second,
@@ -185,6 +189,9 @@ lookup ends, at the latest --max-gate-duration after the pod's creation
 	f.BoolVar(&o.MigrationRollback, "migration-rollback", o.MigrationRollback, "record images that fail on an arch (exec format error, or a crash loop there only), keep new pods off it, evict the failing pods and pause the ramp")
 	f.DurationVar(&o.MigrationSoak, "migration-soak", o.MigrationSoak, "how long a pod moved to arm64 must have been Ready before the move counts as done; nothing more of its workload moves until then (the first is the canary). Longer than a pull, a start and three crash-loop restarts")
 	f.DurationVar(&o.MigrationReadyTimeout, "migration-ready-timeout", o.MigrationReadyTimeout, "a pod moved to arm64 that is not Ready this long after its creation pauses its workload's ramp (archfit.dev/arm64-paused)")
+	f.Float64Var(&o.MigrationMargin, "migration-margin", o.MigrationMargin, "the least a move must save, as a fraction of the price of the node it empties: the planner empties a node only when the cluster's cost after is that much lower")
+	f.DurationVar(&o.MigrationNodeTimeout, "migration-node-timeout", o.MigrationNodeTimeout, "how long a node whose movable pods have all moved may stay before the step counts as failed (a Warning, and no node is emptied for an hour)")
+	f.StringSliceVar(&o.MigrationGrowTypes, "migration-grow-instance-types", o.MigrationGrowTypes, "instance types (price table names) the autoscaler can add that no node shows yet, for node groups at zero; the planner packs moved pods onto them")
 	f.IntVar(&o.MigrationMaxEvictions, "migration-max-evictions-per-workload", o.MigrationMaxEvictions, "evictions of one workload, moves and rollbacks together, in any hour; a backstop against loops")
 	f.StringVar(&o.PriceTable, "price-table", "", "instance-type price table (YAML or JSON, as ArchFitArgs priceTable) migration prices nodes with; empty: the shipped table")
 	f.BoolVar(&o.UsePullSecrets, "use-pull-secrets", false, "read pods' pull secrets (needs RBAC on Secrets)")
@@ -245,6 +252,12 @@ func (o *Options) Validate() error {
 	}
 	if o.MigrationReadyTimeout <= o.MigrationSoak {
 		errs = append(errs, fmt.Errorf("--migration-ready-timeout: %v must exceed --migration-soak (%v)", o.MigrationReadyTimeout, o.MigrationSoak))
+	}
+	if !(o.MigrationMargin >= 0 && o.MigrationMargin < 1) {
+		errs = append(errs, fmt.Errorf("--migration-margin: %v, want a fraction in [0, 1)", o.MigrationMargin))
+	}
+	if o.MigrationNodeTimeout < time.Minute {
+		errs = append(errs, fmt.Errorf("--migration-node-timeout: %v is under 1m", o.MigrationNodeTimeout))
 	}
 	if o.MigrationMaxEvictions < 1 {
 		errs = append(errs, errors.New("--migration-max-evictions-per-workload must be at least 1"))
@@ -374,12 +387,21 @@ func Run(ctx context.Context, o *Options) error {
 			return fmt.Errorf("--price-table: %w", err)
 		}
 	}
+	var growTypes []migration.GrowType
+	for _, name := range o.MigrationGrowTypes {
+		row, ok := table.InstanceTypes[name]
+		if !ok || row.Arch == "" || row.VCPU <= 0 || row.HourlyPrice <= 0 {
+			return fmt.Errorf("--migration-grow-instance-types: %q is not in the price table with an arch, vCPUs and a price", name)
+		}
+		growTypes = append(growTypes, migration.GrowType{Name: name})
+	}
 	mig := migrationctl.New(client, workloads, records, scope.Running, ev.Evaluate,
 		cost.New(table, cost.DefaultArchitectureWeights(), cost.DefaultPriceAnnotation), recorder, migrationctl.NewMetrics(reg),
 		migrationctl.Options{Mode: mode, Interval: o.MigrationInterval, EvictionsPerMinute: o.MigrationEvictionsPerMinute,
 			CrashLoopRestarts: o.MigrationCrashLoopRestarts, ExpectScaleUp: o.MigrationExpectScaleUp, Rollback: o.MigrationRollback,
 			RecordsNamespace: recNS, RecordsName: recName,
 			Soak: o.MigrationSoak, ReadyTimeout: o.MigrationReadyTimeout, MaxEvictionsPerWorkload: o.MigrationMaxEvictions,
+			Margin: o.MigrationMargin, NodeTimeout: o.MigrationNodeTimeout, GrowTypes: growTypes,
 			Digests: func(ctx context.Context, pod *corev1.Pod, image string) (imageplatform.ImageDigests, error) {
 				var creds imageplatform.Credentials
 				if pod != nil && ev.Credentials != nil {
