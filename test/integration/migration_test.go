@@ -65,6 +65,10 @@ func migrationScenarios(t *testing.T, cp *controlPlane) {
 		digests[img(repo)] = d
 	}
 	web, liar, crashy := img("mig/web:1"), img("mig/liar:1"), img("mig/crashy:1")
+	if _, err := reg.PushImage("mig/amdonly:1", "linux/amd64", false); err != nil {
+		t.Fatal(err)
+	}
+	amdOnly := img("mig/amdonly:1")
 
 	const sc, ns = "migration", "migration"
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "archfit"}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
@@ -134,6 +138,7 @@ func migrationScenarios(t *testing.T, cp *controlPlane) {
 			// stand-in's slow starts below, short enough for a ramp.
 			o.MigrationSoak = 2 * time.Second
 			o.MigrationReadyTimeout = time.Minute
+			o.MigrationNodeTimeout = time.Minute
 			if change != nil {
 				change(o)
 			}
@@ -151,45 +156,123 @@ func migrationScenarios(t *testing.T, cp *controlPlane) {
 		srv.down()
 		srv.up(options(change))
 	}
+	// The autoscaler's part in a move: an amd64 node that migration
+	// emptied goes away, as cluster-autoscaler's scale-down removes an
+	// unneeded node. Each scenario starts with its nodes back (fresh).
+	go scaleDownEmptied(cctx, cs, sc)
+	fresh := func(t *testing.T, change func(*placementapp.Options)) {
+		t.Helper()
+		// New amd64 nodes: ones the stand-in has not seen run pods.
+		for _, p := range listAll(t, cs, ns) {
+			if strings.HasPrefix(p.Spec.NodeName, "mig-amd-") {
+				t.Fatalf("pod %s of an earlier scenario is still on %s", p.Name, p.Spec.NodeName)
+			}
+		}
+		for _, n := range []string{"mig-amd-1", "mig-amd-2"} {
+			if err := cs.CoreV1().Nodes().Delete(ctx, n, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				t.Fatal(err)
+			}
+			err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+				_, err := cs.CoreV1().Nodes().Get(ctx, n, metav1.GetOptions{})
+				return apierrors.IsNotFound(err), nil
+			})
+			if err != nil {
+				t.Fatalf("node %s not deleted: %v", n, err)
+			}
+			createNode(t, cs, sc, n, "amd64", instanceType("m6i.large"))
+		}
+		for _, n := range []string{"mig-arm-1", "mig-arm-2"} {
+			cordon(t, cs, n, false)
+		}
+		// A new controller: an earlier scenario's step or back-off does
+		// not carry over.
+		restart(change)
+	}
+	// onOneNode deploys replicas of image on mig-amd-1 alone, at target 0%.
+	onOneNode := func(t *testing.T, name, image string, replicas int32) {
+		t.Helper()
+		cordon(t, cs, "mig-amd-2", true)
+		deployOnAMD64(t, cs, ns, sc, name, image, replicas)
+		cordon(t, cs, "mig-amd-2", false)
+	}
+	done := func(t *testing.T, apps ...string) {
+		t.Helper()
+		for _, a := range apps {
+			deleteApp(t, cs, ns, a)
+		}
+	}
 
-	t.Run("the ramp moves replicas up to the target share and no further, each onto arm64", func(t *testing.T) {
-		deployOnAMD64(t, cs, ns, sc, "ramp", web, 10)
+	t.Run("a target caps the share: no move that cannot empty a node; at 100% the node's pods move one by one and the node goes", func(t *testing.T) {
+		fresh(t, nil)
+		onOneNode(t, "ramp", web, 4)
 		moved0 := scrape(t, srv.MetricsAddr, "archfit_migration_evictions_total", map[string]string{"purpose": "move", "result": "evicted"})
-		setTarget(t, cs, ns, "ramp", "30%")
-		waitArchCounts(t, cs, ns, "ramp", func(m map[string]int) bool { return m["arm64"] == 3 && m["amd64"] == 7 })
-		// Several more passes: nothing more moves, and no pod is pending.
-		time.Sleep(4 * time.Second)
-		got := archCounts(t, cs, ns, "ramp")
-		if got["arm64"] != 3 || got["amd64"] != 7 || got["pending"] != 0 {
-			t.Fatalf("after the target was reached: %v, want 3 on arm64, 7 on amd64, none pending", got)
+		// 50% of 4 is 2: moving 2 would leave mig-amd-1 running, partly
+		// used, beside a new arm64 node. Nothing moves.
+		setTarget(t, cs, ns, "ramp", "50%")
+		time.Sleep(5 * time.Second)
+		if got := archCounts(t, cs, ns, "ramp"); got["amd64"] != 4 || got["pending"] != 0 {
+			t.Fatalf("at 50%%: %v, want all 4 still on amd64", got)
 		}
+		setTarget(t, cs, ns, "ramp", "100%")
+		waitArchCounts(t, cs, ns, "ramp", func(m map[string]int) bool { return m["arm64"] == 4 && m["amd64"] == 0 && m["pending"] == 0 })
 		moved := scrape(t, srv.MetricsAddr, "archfit_migration_evictions_total", map[string]string{"purpose": "move", "result": "evicted"}) - moved0
-		if moved != 3 {
-			t.Fatalf("%v move evictions, want exactly 3: each one landed on arm64, none came back", moved)
+		if moved != 4 {
+			t.Fatalf("%v move evictions, want exactly 4: each one landed on arm64, none came back", moved)
 		}
-		d, err := cs.AppsV1().Deployments(ns).Get(ctx, "ramp", metav1.GetOptions{})
+		if n := len(workloadEvents(t, cs, ns, "ramp", migrationctl.ReasonMoved)); n != 4 {
+			t.Errorf("%d %s Events on the Deployment, want 4", n, migrationctl.ReasonMoved)
+		}
+		err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+			d, err := cs.AppsV1().Deployments(ns).Get(ctx, "ramp", metav1.GetOptions{})
+			if err != nil {
+				return false, err
+			}
+			_, ok := d.Annotations[migration.NextAnnotation]
+			return !ok, nil
+		})
 		if err != nil {
-			t.Fatal(err)
+			t.Errorf("%s still set with every pod on arm64: %v", migration.NextAnnotation, err)
 		}
-		if st := migration.ParseStep(d.Annotations[migration.StepAnnotation]); st.Index != 0 || st.Since.IsZero() {
-			t.Errorf("step annotation %q, want step 0 with its start", d.Annotations[migration.StepAnnotation])
+		// The emptied node goes (the stand-in for the autoscaler), and the
+		// controller checks what that saved.
+		waitNodeEvent(t, cs, "mig-amd-1", migrationctl.ReasonNodeFreed)
+		done(t, "ramp")
+	})
+
+	t.Run("a move that would leave a partly used node is not made; the one that empties a node is", func(t *testing.T) {
+		fresh(t, nil)
+		cordon(t, cs, "mig-amd-2", true)
+		deployOnAMD64(t, cs, ns, sc, "legacy", amdOnly, 1)
+		deployOnAMD64(t, cs, ns, sc, "beside", web, 1)
+		cordon(t, cs, "mig-amd-2", false)
+		cordon(t, cs, "mig-amd-1", true)
+		deployOnAMD64(t, cs, ns, sc, "alone", web, 2)
+		cordon(t, cs, "mig-amd-1", false)
+		setTarget(t, cs, ns, "beside", "100%")
+		setTarget(t, cs, ns, "alone", "100%")
+		waitArchCounts(t, cs, ns, "alone", func(m map[string]int) bool { return m["arm64"] == 2 && m["amd64"] == 0 })
+		waitNodeEvent(t, cs, "mig-amd-2", migrationctl.ReasonNodeFreed)
+		time.Sleep(3 * time.Second)
+		if got := archCounts(t, cs, ns, "beside"); got["amd64"] != 1 {
+			t.Fatalf("beside: %v, want it left on amd64: mig-amd-1 stays for legacy, and moving beside would add an arm64 node", got)
 		}
-		if _, ok := d.Annotations[migration.NextAnnotation]; ok {
-			t.Errorf("%s still set at the target", migration.NextAnnotation)
+		if n := len(workloadEvents(t, cs, ns, "beside", migrationctl.ReasonMoved)); n != 0 {
+			t.Errorf("%d moves of beside, want none", n)
 		}
-		if n := len(workloadEvents(t, cs, ns, "ramp", migrationctl.ReasonMoved)); n != 3 {
-			t.Errorf("%d %s Events on the Deployment, want 3", n, migrationctl.ReasonMoved)
-		}
+		done(t, "legacy", "beside", "alone")
 	})
 
 	t.Run("a replacement is constrained to arm64 and never lands back on the node just freed", func(t *testing.T) {
+		fresh(t, nil)
 		cordon(t, cs, "mig-arm-1", true)
 		cordon(t, cs, "mig-arm-2", true)
 		defer cordon(t, cs, "mig-arm-1", false)
 		defer cordon(t, cs, "mig-arm-2", false)
+		cordon(t, cs, "mig-amd-2", true)
 		deploy(t, cs, ns, sc, "churn", web, 2, "0%")
 		waitArchCounts(t, cs, ns, "churn", func(m map[string]int) bool { return m["amd64"] == 2 })
-		setTarget(t, cs, ns, "churn", "50%")
+		cordon(t, cs, "mig-amd-2", false)
+		setTarget(t, cs, ns, "churn", "100%")
 		// No arm64 node has room: the move goes ahead, trusting the
 		// autoscaler, and the replacement waits Pending for arm64.
 		var pending corev1.Pod
@@ -217,15 +300,18 @@ func migrationScenarios(t *testing.T, cp *controlPlane) {
 			t.Fatalf("the replacement's required arch is %v, want [arm64]", got)
 		}
 		cordon(t, cs, "mig-arm-1", false)
-		waitArchCounts(t, cs, ns, "churn", func(m map[string]int) bool { return m["arm64"] == 1 && m["amd64"] == 1 })
+		waitArchCounts(t, cs, ns, "churn", func(m map[string]int) bool { return m["arm64"] == 2 && m["amd64"] == 0 })
+		done(t, "churn")
 	})
 
 	t.Run("without an autoscaler to trust, nothing moves while arm64 has no room", func(t *testing.T) {
-		restart(func(o *placementapp.Options) { o.MigrationExpectScaleUp = false })
+		fresh(t, func(o *placementapp.Options) { o.MigrationExpectScaleUp = false })
 		cordon(t, cs, "mig-arm-1", true)
 		cordon(t, cs, "mig-arm-2", true)
+		cordon(t, cs, "mig-amd-2", true)
 		deploy(t, cs, ns, sc, "noroom", web, 2, "0%")
 		waitArchCounts(t, cs, ns, "noroom", func(m map[string]int) bool { return m["amd64"] == 2 })
+		cordon(t, cs, "mig-amd-2", false)
 		setTarget(t, cs, ns, "noroom", "100%")
 		waitWorkloadEvent(t, cs, ns, "noroom", migrationctl.ReasonMoveWaiting)
 		time.Sleep(3 * time.Second)
@@ -235,19 +321,22 @@ func migrationScenarios(t *testing.T, cp *controlPlane) {
 		cordon(t, cs, "mig-arm-1", false)
 		cordon(t, cs, "mig-arm-2", false)
 		waitArchCounts(t, cs, ns, "noroom", func(m map[string]int) bool { return m["arm64"] == 2 })
-		restart(nil)
+		done(t, "noroom")
 	})
 
 	t.Run("a move whose replacement comes back on amd64 is not repeated", func(t *testing.T) {
 		// Without placement's webhook nothing constrains the replacement,
 		// and with arm64 cordoned it lands on amd64 again.
+		fresh(t, nil)
 		if err := placementtest.Uninstall(ctx, cs, ns, web); err != nil {
 			t.Fatal(err)
 		}
 		cordon(t, cs, "mig-arm-1", true)
 		cordon(t, cs, "mig-arm-2", true)
+		cordon(t, cs, "mig-amd-2", true)
 		deploy(t, cs, ns, sc, "undone", web, 2, "0%")
 		waitArchCounts(t, cs, ns, "undone", func(m map[string]int) bool { return m["amd64"] == 2 })
+		cordon(t, cs, "mig-amd-2", false)
 		setTarget(t, cs, ns, "undone", "100%")
 		waitWorkloadEvent(t, cs, ns, "undone", migrationctl.ReasonMoveUndone)
 		time.Sleep(2 * time.Second)
@@ -262,10 +351,12 @@ func migrationScenarios(t *testing.T, cp *controlPlane) {
 		if err := srv.Install(ctx, cs, ns, web); err != nil {
 			t.Fatal(err)
 		}
+		done(t, "undone")
 	})
 
 	t.Run("a PodDisruptionBudget holds: evictions wait until it allows one", func(t *testing.T) {
-		deployOnAMD64(t, cs, ns, sc, "guarded", web, 2)
+		fresh(t, nil)
+		onOneNode(t, "guarded", web, 2)
 		two := intstr.FromInt32(2)
 		pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: "guarded"}, Spec: policyv1.PodDisruptionBudgetSpec{
 			MinAvailable: &two, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "guarded"}}}}
@@ -290,13 +381,16 @@ func migrationScenarios(t *testing.T, cp *controlPlane) {
 			t.Fatal(err)
 		}
 		waitArchCounts(t, cs, ns, "guarded", func(m map[string]int) bool { return m["arm64"] == 2 })
+		done(t, "guarded")
 	})
 
 	t.Run("moves are rate-limited cluster-wide", func(t *testing.T) {
-		restart(func(o *placementapp.Options) { o.MigrationEvictionsPerMinute = 6 })
+		fresh(t, func(o *placementapp.Options) { o.MigrationEvictionsPerMinute = 6 })
+		cordon(t, cs, "mig-amd-2", true)
 		for _, n := range []string{"rate-a", "rate-b", "rate-c"} {
 			deployOnAMD64(t, cs, ns, sc, n, web, 1)
 		}
+		cordon(t, cs, "mig-amd-2", false)
 		for _, n := range []string{"rate-a", "rate-b", "rate-c"} {
 			setTarget(t, cs, ns, n, "100%")
 		}
@@ -321,17 +415,18 @@ func migrationScenarios(t *testing.T, cp *controlPlane) {
 				t.Fatalf("moves %v apart at 6 per minute: %v", gap, times)
 			}
 		}
-		restart(nil)
+		done(t, "rate-a", "rate-b", "rate-c")
 	})
 
 	t.Run("exec format error on arm64: recorded, new pods kept off arm64, failing pods evicted, ramp paused", func(t *testing.T) {
+		fresh(t, nil)
 		rollbacks0 := scrape(t, srv.MetricsAddr, "archfit_migration_rollbacks_total", map[string]string{"reason": migration.ReasonExecFormatError, "arch": "arm64"})
-		deployOnAMD64(t, cs, ns, sc, "liar", liar, 4)
+		onOneNode(t, "liar", liar, 4)
 		before := map[string]bool{}
 		for _, p := range listApp(t, cs, ns, "liar") {
 			before[p.Name] = true
 		}
-		setTarget(t, cs, ns, "liar", "50%")
+		setTarget(t, cs, ns, "liar", "100%")
 		// The first pod moved to arm64 fails to start there.
 		rec := waitRecord(t, cs, digests[liar])
 		if len(rec) != 1 || rec[0].Arch != "arm64" || rec[0].Reason != migration.ReasonExecFormatError || rec[0].Workload != "Deployment/"+ns+"/liar" || rec[0].Image != liar {
@@ -367,11 +462,13 @@ func migrationScenarios(t *testing.T, cp *controlPlane) {
 		if got := scrape(t, srv.MetricsAddr, "archfit_migration_rollbacks_total", map[string]string{"reason": migration.ReasonExecFormatError, "arch": "arm64"}) - rollbacks0; got != 1 {
 			t.Errorf("rollbacks metric rose by %v, want 1", got)
 		}
+		done(t, "liar")
 	})
 
 	t.Run("a crash loop on arm64 only is rolled back; the record survives a restart; clearing it lets arm64 back", func(t *testing.T) {
-		deployOnAMD64(t, cs, ns, sc, "crashy", crashy, 4)
-		setTarget(t, cs, ns, "crashy", "50%")
+		fresh(t, nil)
+		onOneNode(t, "crashy", crashy, 4)
+		setTarget(t, cs, ns, "crashy", "100%")
 		rec := waitRecord(t, cs, digests[crashy])
 		if len(rec) != 1 || rec[0].Arch != "arm64" || rec[0].Reason != migration.ReasonArchCrashLoop {
 			t.Fatalf("record %+v", rec)
@@ -401,6 +498,10 @@ func migrationScenarios(t *testing.T, cp *controlPlane) {
 		if rec := waitRecord(t, cs, digests[liar]); len(rec) != 1 {
 			t.Fatalf("liar's record: %+v", rec)
 		}
+		if err := cs.CoreV1().Pods(ns).Delete(ctx, "after-restart", metav1.DeleteOptions{GracePeriodSeconds: new(int64)}); err != nil {
+			t.Fatal(err)
+		}
+		done(t, "crashy")
 	})
 
 	// The safety scenarios. The kubelet stand-in takes longer to pull and
@@ -413,7 +514,8 @@ func migrationScenarios(t *testing.T, cp *controlPlane) {
 	t.Run("a lying image at target 100% puts one pod on arm64, never two, and the workload never loses its last Ready pod", func(t *testing.T) {
 		canary := img("mig/canary:1")
 		startDelays.Store("canary", slow(3*time.Second))
-		deployOnAMD64(t, cs, ns, sc, "canary", canary, 2)
+		fresh(t, nil)
+		onOneNode(t, "canary", canary, 2)
 		err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
 			ready := 0
 			for _, p := range listApp(t, cs, ns, "canary") {
@@ -441,6 +543,7 @@ func migrationScenarios(t *testing.T, cp *controlPlane) {
 		if n := len(workloadEvents(t, cs, ns, "canary", migrationctl.ReasonMoved)); n != 1 {
 			t.Errorf("%d %s Events, want 1", n, migrationctl.ReasonMoved)
 		}
+		done(t, "canary")
 	})
 
 	t.Run("a record evicts at once every pod of the image on arm64, those still pulling too", func(t *testing.T) {
@@ -456,6 +559,7 @@ func migrationScenarios(t *testing.T, cp *controlPlane) {
 			}
 			return time.Minute
 		})
+		fresh(t, nil)
 		cordon(t, cs, "mig-amd-1", true)
 		cordon(t, cs, "mig-amd-2", true)
 		deploy(t, cs, ns, sc, "doomed", doomed, 2, "0%")
@@ -481,16 +585,19 @@ func migrationScenarios(t *testing.T, cp *controlPlane) {
 			t.Fatalf("pod %s, still pulling on arm64 when the record appeared, was not evicted: %v", starting.Name, err)
 		}
 		waitArchCounts(t, cs, ns, "doomed", func(m map[string]int) bool { return m["amd64"] == 2 && m["arm64"] == 0 })
+		done(t, "doomed")
 	})
 
 	for _, form := range forms {
 		t.Run("a record stops arm64 whatever digest the runtime reports: the "+form+"'s", func(t *testing.T) {
 			image := img("mig/form-" + form + ":1")
 			app := "form-" + form
+			fresh(t, nil)
 			cordon(t, cs, "mig-amd-1", true)
 			cordon(t, cs, "mig-amd-2", true)
+			// With the amd64 nodes cordoned it lands on arm64 and fails
+			// at once there.
 			deploy(t, cs, ns, sc, app, image, 1, "0%")
-			waitArchCounts(t, cs, ns, app, func(m map[string]int) bool { return m["arm64"] == 1 })
 			// Keyed by the index digest, the one the resolvers look up,
 			// holding the form that was reported.
 			rec := waitRecord(t, cs, digests[image])
@@ -502,16 +609,20 @@ func migrationScenarios(t *testing.T, cp *controlPlane) {
 			waitArchCounts(t, cs, ns, app, func(m map[string]int) bool { return m["amd64"] == 1 && m["arm64"] == 0 && m["pending"] == 0 })
 			if p := createBare(t, cs, ns, sc, "", image); strings.Join(requiredArchs(p), ",") != "amd64" {
 				t.Errorf("a new pod of the image requires %v, want [amd64]", requiredArchs(p))
+			} else if err := cs.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)}); err != nil {
+				t.Fatal(err)
 			}
 			time.Sleep(3 * time.Second)
 			if n := len(workloadEvents(t, cs, ns, app, migrationctl.ReasonRollbackEvict)); n != 1 {
 				t.Errorf("%d %s Events, want 1", n, migrationctl.ReasonRollbackEvict)
 			}
+			done(t, app)
 		})
 	}
 
 	t.Run("no eviction loop: a pod that comes back on the arch it was evicted from stops its workload", func(t *testing.T) {
 		pinned := img("mig/pinned:1")
+		fresh(t, nil)
 		loops0 := scrape(t, srv.MetricsAddr, "archfit_migration_stops_total", map[string]string{"reason": migrationctl.StopEvictionLoop})
 		tmpl := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "pinned"}}, Spec: podSpec(sc, pinned)}
 		tmpl.Spec.NodeName = "mig-arm-2" // the record cannot keep it off arm64
@@ -530,9 +641,7 @@ func migrationScenarios(t *testing.T, cp *controlPlane) {
 		if got := scrape(t, srv.MetricsAddr, "archfit_migration_stops_total", map[string]string{"reason": migrationctl.StopEvictionLoop}) - loops0; got != 1 {
 			t.Errorf("archfit_migration_stops_total{reason=eviction_loop} rose by %v, want 1", got)
 		}
-		if err := cs.AppsV1().Deployments(ns).Delete(ctx, "pinned", metav1.DeleteOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		done(t, "pinned")
 	})
 }
 
@@ -794,4 +903,90 @@ next:
 		return m.GetGauge().GetValue()
 	}
 	return 0
+}
+
+// scaleDownEmptied stands in for the autoscaler's scale-down: an amd64
+// node of the scenario that ran pods and then runs none goes away, as
+// cluster-autoscaler removes an unneeded node. A node that never ran a
+// pod (just created for a scenario) stays.
+func scaleDownEmptied(ctx context.Context, cs kubernetes.Interface, scenario string) {
+	hadPods := map[types.UID]bool{}
+	for ctx.Err() == nil {
+		time.Sleep(500 * time.Millisecond)
+		nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: "archfit.test/scenario=" + scenario + "," + imageplatform.LabelArch + "=amd64"})
+		if err != nil {
+			continue
+		}
+		pods, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			continue
+		}
+		busy := map[string]bool{}
+		for _, p := range pods.Items {
+			busy[p.Spec.NodeName] = true
+		}
+		for _, n := range nodes.Items {
+			switch {
+			case busy[n.Name]:
+				hadPods[n.UID] = true
+			case hadPods[n.UID]:
+				uid := n.UID
+				_ = cs.CoreV1().Nodes().Delete(ctx, n.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+			}
+		}
+	}
+}
+
+// deleteApp scales a scenario's Deployment to zero, waits for its pods to
+// go, and deletes it with its ReplicaSets, so that the next scenario starts
+// on empty nodes. (No garbage collector runs here to delete dependents.)
+func deleteApp(t *testing.T, cs kubernetes.Interface, ns, app string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := cs.AppsV1().Deployments(ns).Patch(ctx, app, types.MergePatchType, []byte(`{"spec":{"replicas":0}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 60*time.Second, true, func(context.Context) (bool, error) {
+		return len(listApp(t, cs, ns, app)) == 0, nil
+	})
+	if err != nil {
+		t.Fatalf("pods of %s/%s still there a minute after it was scaled to zero", ns, app)
+	}
+	orphan := metav1.DeletePropagationOrphan
+	if err := cs.AppsV1().Deployments(ns).Delete(ctx, app, metav1.DeleteOptions{PropagationPolicy: &orphan}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.AppsV1().ReplicaSets(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: "app=" + app}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitNodeEvent waits for an Event with reason regarding a node.
+func waitNodeEvent(t *testing.T, cs kubernetes.Interface, node, reason string) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(context.Background(), 300*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
+		l, err := cs.EventsV1().Events("").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, e := range l.Items {
+			if e.Regarding.Kind == "Node" && e.Regarding.Name == node && e.Reason == reason {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("no %s Event on node %s: %v", reason, node, err)
+	}
+}
+
+// listAll lists every pod of a namespace.
+func listAll(t *testing.T, cs kubernetes.Interface, ns string) []corev1.Pod {
+	t.Helper()
+	l, err := cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.Items
 }

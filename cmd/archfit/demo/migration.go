@@ -71,6 +71,9 @@ const (
 	// run; a pod not Ready in migrationReadyTimeout pauses the ramp.
 	migrationSoak         = time.Second
 	migrationReadyTimeout = 30 * time.Second
+	// After a node that did not go, the controller waits an hour before
+	// the next; here a few seconds.
+	migrationNodeBackoff = 5 * time.Second
 	// recordsNamespace/recordsName is where the controller (and every
 	// resolver, by default) keeps its rollback records.
 	recordsNamespace, recordsName = "archfit", "archfit-rollbacks"
@@ -361,7 +364,7 @@ func (e *env) migrate(ctx context.Context, spec runSpec, last bool) (*MigrationR
 		o.MigrationMode = string(migrationctl.ModeEnabled)
 		o.MigrationInterval = migrationInterval
 		o.MigrationEvictionsPerMinute = migrationEvictRate
-		o.MigrationSoak, o.MigrationReadyTimeout = migrationSoak, migrationReadyTimeout
+		o.MigrationSoak, o.MigrationReadyTimeout, o.MigrationNodeBackoff = migrationSoak, migrationReadyTimeout, migrationNodeBackoff
 		o.SkipNamespaces = append(o.SkipNamespaces, others...)
 	}
 	if err := e.restartPlacement(ctx, enable); err != nil {
@@ -899,7 +902,9 @@ func (e *env) migrationState(ctx context.Context, run string, ws []workload) (*m
 		s.steps, s.finalPercent = len(t.Steps), t.Steps[len(t.Steps)-1].Percent
 		step := t.StepOf(d.Annotations[migration.StepAnnotation])
 		s.step, s.percent = step.Index, t.Percent(step)
-		atFinal := s.step == len(t.Steps)-1 && s.total == w.replicas && !migration.Below(s.podsByArch[migration.ARM64], s.total, s.finalPercent)
+		// The final step's share is a cap, not a goal: the controller
+		// moves a pod only as part of emptying a node that pays.
+		atFinal := s.step == len(t.Steps)-1 && s.total == w.replicas
 		s.reached = s.pending == 0 && s.total == w.replicas && (atFinal || s.paused != "")
 		st.workloads = append(st.workloads, s)
 	}
@@ -914,8 +919,9 @@ func (e *env) runNodes(ctx context.Context, run string) ([]corev1.Node, error) {
 	return list.Items, nil
 }
 
-// migrationSettled is true when every workload is at its final share or
-// paused, with all its replicas bound and Running.
+// migrationSettled is true when every workload is at its final ramp step
+// or paused, with all its replicas bound and Running, and the controller's
+// plan has no node left to empty.
 func (e *env) migrationSettled(ctx context.Context, run string, ws []workload) (bool, error) {
 	st, err := e.migrationState(ctx, run, ws)
 	if err != nil {
@@ -926,7 +932,11 @@ func (e *env) migrationSettled(ctx context.Context, run string, ws []workload) (
 			return false, nil
 		}
 	}
-	return st.pending == 0, nil
+	if st.pending != 0 {
+		return false, nil
+	}
+	left, err := scrapeCounter(ctx, e.placement.MetricsAddr, "archfit_migration_plan_nodes", nil)
+	return err == nil && left == 0, err
 }
 
 // migrationEvents counts the controller's Events on the workloads and its
@@ -1026,7 +1036,11 @@ next:
 				continue next
 			}
 		}
-		total += m.GetCounter().GetValue()
+		if g := m.GetGauge(); g != nil {
+			total += g.GetValue()
+		} else {
+			total += m.GetCounter().GetValue()
+		}
 	}
 	return total, nil
 }

@@ -132,6 +132,9 @@ type Options struct {
 	// NodeTimeout bounds how long an emptied node may stay before the
 	// step counts as failed.
 	NodeTimeout time.Duration
+	// NodeBackoff is how long no node is emptied after a step that did
+	// not pay or whose node stayed.
+	NodeBackoff time.Duration
 	// GrowTypes are instance types (price table names) the autoscaler can
 	// add that no node shows yet: node groups at zero.
 	GrowTypes []migration.GrowType
@@ -226,6 +229,9 @@ func New(client kubernetes.Interface, workloads *migration.Workloads, records *m
 	}
 	if o.NodeTimeout == 0 {
 		o.NodeTimeout = DefaultNodeTimeout
+	}
+	if o.NodeBackoff == 0 {
+		o.NodeBackoff = DefaultNodeBackoff
 	}
 	burst := 1
 	c := &Controller{client: client, workloads: workloads, records: records, inScope: inScope, evaluate: evaluate,

@@ -39,18 +39,18 @@ const (
 
 // Defaults of the plan's options.
 const (
-	// DefaultMargin: the planner counts requests and packs as the
-	// autoscaler's estimate does, not as the scheduler will; a step must
-	// save a tenth of the node it empties, so that an estimate a few
-	// percent off never turns a saving into a cost.
-	DefaultMargin = 0.1
+	// DefaultMargin is the planner's (planner.DefaultMargin says why).
+	DefaultMargin = planner.DefaultMargin
 	// DefaultNodeTimeout: cluster-autoscaler removes a node unneeded for
 	// 10 minutes (--scale-down-unneeded-time), scanning every 10 s, and
 	// drains it within its 2-minute eviction bound; Karpenter consolidates
 	// within minutes. Past 30 minutes something keeps the node.
 	DefaultNodeTimeout = 30 * time.Minute
-	// nodeBackoff is how long moves wait after a step that did not pay.
-	nodeBackoff = time.Hour
+	// DefaultNodeBackoff is how long moves wait after a step that did not
+	// pay: long enough for an operator to read the Warning, short enough
+	// that a passing cause (a node group at its minimum) does not stop
+	// migration for good.
+	DefaultNodeBackoff = time.Hour
 )
 
 // activeStep is the node being emptied, and what was predicted of it.
@@ -236,10 +236,10 @@ func (c *Controller) settle(a *activeStep, nodeList []*corev1.Node) {
 	realized := a.price - added
 	if realized <= 0 {
 		c.metrics.Stops.WithLabelValues(StopDearer).Inc()
-		c.nodeBackoff = c.o.Now().Add(nodeBackoff)
+		c.nodeBackoff = c.o.Now().Add(c.o.NodeBackoff)
 		c.eventOn(a.node, corev1.EventTypeWarning, ReasonNodeDearer, fmt.Sprintf(
 			"node %s went away, but the arm64 nodes added since its pods began to move (%v) cost %.2f per month against its %.2f: dearer than predicted (saving %.2f). No node is emptied for %v",
-			a.node.Name, names, added*HoursPerMonth, a.price*HoursPerMonth, a.saving*HoursPerMonth, nodeBackoff))
+			a.node.Name, names, added*HoursPerMonth, a.price*HoursPerMonth, a.saving*HoursPerMonth, c.o.NodeBackoff))
 		return
 	}
 	c.metrics.NodesFreed.Inc()
@@ -250,8 +250,8 @@ func (c *Controller) settle(a *activeStep, nodeList []*corev1.Node) {
 
 func (c *Controller) giveUp(a *activeStep, why string) {
 	c.metrics.Stops.WithLabelValues(StopNodeNotRemoved).Inc()
-	c.nodeBackoff = c.o.Now().Add(nodeBackoff)
-	c.eventOn(a.node, corev1.EventTypeWarning, ReasonNodeNotRemoved, fmt.Sprintf("%s. No node is emptied for %v", why, nodeBackoff))
+	c.nodeBackoff = c.o.Now().Add(c.o.NodeBackoff)
+	c.eventOn(a.node, corev1.EventTypeWarning, ReasonNodeNotRemoved, fmt.Sprintf("%s. No node is emptied for %v", why, c.o.NodeBackoff))
 	c.active = nil
 }
 

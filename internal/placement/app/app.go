@@ -79,6 +79,7 @@ type Options struct {
 	MigrationMaxEvictions       int
 	MigrationMargin             float64
 	MigrationNodeTimeout        time.Duration
+	MigrationNodeBackoff        time.Duration
 	MigrationGrowTypes          []string
 	// PriceTable prices nodes for migration's savings (empty: the shipped
 	// table; a node's price annotation wins, as in the scheduler).
@@ -117,6 +118,7 @@ func NewOptions() *Options {
 		MigrationSoak: migrationctl.DefaultSoak, MigrationReadyTimeout: migrationctl.DefaultReadyTimeout,
 		MigrationMaxEvictions: migrationctl.DefaultMaxEvictionsPerWorkload,
 		MigrationMargin:       migrationctl.DefaultMargin, MigrationNodeTimeout: migrationctl.DefaultNodeTimeout,
+		MigrationNodeBackoff: migrationctl.DefaultNodeBackoff,
 		LeaderElect: true, LeaderElectNamespace: "archfit", LeaderElectName: "archfit-placement",
 		LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
 		ShutdownGrace: 20 * time.Second,
@@ -191,6 +193,7 @@ lookup ends, at the latest --max-gate-duration after the pod's creation
 	f.DurationVar(&o.MigrationReadyTimeout, "migration-ready-timeout", o.MigrationReadyTimeout, "a pod moved to arm64 that is not Ready this long after its creation pauses its workload's ramp (archfit.dev/arm64-paused)")
 	f.Float64Var(&o.MigrationMargin, "migration-margin", o.MigrationMargin, "the least a move must save, as a fraction of the price of the node it empties: the planner empties a node only when the cluster's cost after is that much lower")
 	f.DurationVar(&o.MigrationNodeTimeout, "migration-node-timeout", o.MigrationNodeTimeout, "how long a node whose movable pods have all moved may stay before the step counts as failed (a Warning, and no node is emptied for an hour)")
+	f.DurationVar(&o.MigrationNodeBackoff, "migration-node-backoff", o.MigrationNodeBackoff, "how long no node is emptied after a step that did not pay, or whose node stayed")
 	f.StringSliceVar(&o.MigrationGrowTypes, "migration-grow-instance-types", o.MigrationGrowTypes, "instance types (price table names) the autoscaler can add that no node shows yet, for node groups at zero; the planner packs moved pods onto them")
 	f.IntVar(&o.MigrationMaxEvictions, "migration-max-evictions-per-workload", o.MigrationMaxEvictions, "evictions of one workload, moves and rollbacks together, in any hour; a backstop against loops")
 	f.StringVar(&o.PriceTable, "price-table", "", "instance-type price table (YAML or JSON, as ArchFitArgs priceTable) migration prices nodes with; empty: the shipped table")
@@ -258,6 +261,9 @@ func (o *Options) Validate() error {
 	}
 	if o.MigrationNodeTimeout < time.Minute {
 		errs = append(errs, fmt.Errorf("--migration-node-timeout: %v is under 1m", o.MigrationNodeTimeout))
+	}
+	if o.MigrationNodeBackoff < time.Second {
+		errs = append(errs, fmt.Errorf("--migration-node-backoff: %v is under 1s", o.MigrationNodeBackoff))
 	}
 	if o.MigrationMaxEvictions < 1 {
 		errs = append(errs, errors.New("--migration-max-evictions-per-workload must be at least 1"))
@@ -401,7 +407,7 @@ func Run(ctx context.Context, o *Options) error {
 			CrashLoopRestarts: o.MigrationCrashLoopRestarts, ExpectScaleUp: o.MigrationExpectScaleUp, Rollback: o.MigrationRollback,
 			RecordsNamespace: recNS, RecordsName: recName,
 			Soak: o.MigrationSoak, ReadyTimeout: o.MigrationReadyTimeout, MaxEvictionsPerWorkload: o.MigrationMaxEvictions,
-			Margin: o.MigrationMargin, NodeTimeout: o.MigrationNodeTimeout, GrowTypes: growTypes,
+			Margin: o.MigrationMargin, NodeTimeout: o.MigrationNodeTimeout, NodeBackoff: o.MigrationNodeBackoff, GrowTypes: growTypes,
 			Digests: func(ctx context.Context, pod *corev1.Pod, image string) (imageplatform.ImageDigests, error) {
 				var creds imageplatform.Credentials
 				if pod != nil && ev.Credentials != nil {
