@@ -94,13 +94,14 @@ func TestBasePlacement(t *testing.T) {
 	}
 
 	// RBAC: update pods, watch namespaces, its Lease, Events; and for
-	// migration: watch nodes, patch workloads, evict, the records.
+	// migration: watch nodes and taint the one it empties, patch workloads,
+	// evict, the records.
 	sa := rbacv1.Subject{Kind: "ServiceAccount", Name: spec.ServiceAccountName, Namespace: "archfit"}
 	var cr rbacv1.ClusterRole
 	objs.get(t, "ClusterRole", "", "archfit-placement", &cr)
 	for _, g := range []struct{ group, res, verb string }{
 		{"", "pods", "update"}, {"", "pods", "watch"}, {"", "pods", "list"}, {"", "namespaces", "watch"}, {"events.k8s.io", "events", "create"},
-		{"", "nodes", "watch"}, {"", "pods/eviction", "create"},
+		{"", "nodes", "watch"}, {"", "nodes", "patch"}, {"", "pods/eviction", "create"},
 		{"apps", "deployments", "patch"}, {"apps", "statefulsets", "patch"}, {"apps", "replicasets", "patch"},
 		{"apps", "deployments", "watch"}, {"apps", "statefulsets", "watch"}, {"apps", "replicasets", "watch"},
 	} {

@@ -73,7 +73,7 @@ func PlannerInput(nodes []*corev1.Node, pods []*corev1.Pod, prices *cost.Model, 
 		}
 		pn := planner.Node{Name: n.Name, Arch: a, InstanceType: it, Allocatable: alloc, PricePerHour: price, Overhead: overhead[n.Name],
 			Fixed:         n.Annotations[caScaleDownDisabled] == "true" || n.Annotations[karpenterNoDisrupt] == "true" || hasLabel(n, labelControlPlane),
-			Unschedulable: n.Spec.Unschedulable}
+			Unschedulable: n.Spec.Unschedulable || hasTaint(n, EmptyingTaint)}
 		c.Nodes = append(c.Nodes, pn)
 		key := a + "/" + it
 		if t := types[key]; t == nil {
@@ -202,6 +202,19 @@ func maxOverhead(types map[string]*planner.InstanceType, arch string) planner.Re
 func ownedByDaemonSet(p *corev1.Pod) bool {
 	ref := metav1.GetControllerOf(p)
 	return ref != nil && ref.Kind == "DaemonSet"
+}
+
+// EmptyingTaint is the taint migration's controller puts on a node it
+// empties: the planner counts on no new pod there.
+const EmptyingTaint = "archfit.dev/emptying"
+
+func hasTaint(n *corev1.Node, key string) bool {
+	for _, t := range n.Spec.Taints {
+		if t.Key == key {
+			return true
+		}
+	}
+	return false
 }
 
 func hasLabel(n *corev1.Node, key string) bool {

@@ -242,7 +242,21 @@ func migrationScenarios(t *testing.T, cp *controlPlane) {
 	t.Run("a move that would leave a partly used node is not made; the one that empties a node is", func(t *testing.T) {
 		fresh(t, nil)
 		cordon(t, cs, "mig-amd-2", true)
+		// legacy is amd64-only and too big for mig-amd-2's room (2000m
+		// less alone's 200m): it keeps mig-amd-1, and so does beside.
 		deployOnAMD64(t, cs, ns, sc, "legacy", amdOnly, 1)
+		if _, err := cs.AppsV1().Deployments(ns).Patch(ctx, "legacy", types.JSONPatchType,
+			[]byte(`[{"op":"replace","path":"/spec/template/spec/containers/0/resources/requests/cpu","value":"1850m"}]`), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		waitArchCounts(t, cs, ns, "legacy", func(m map[string]int) bool {
+			for _, p := range listApp(t, cs, ns, "legacy") {
+				if p.DeletionTimestamp != nil || p.Spec.Containers[0].Resources.Requests.Cpu().MilliValue() != 1850 {
+					return false
+				}
+			}
+			return m["amd64"] == 1
+		})
 		deployOnAMD64(t, cs, ns, sc, "beside", web, 1)
 		cordon(t, cs, "mig-amd-2", false)
 		cordon(t, cs, "mig-amd-1", true)

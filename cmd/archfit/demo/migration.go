@@ -61,6 +61,8 @@ const (
 	afterAddLoops    = 2
 	afterDeleteLoops = 1
 	maxDrainLoops    = 20
+	// settleLoops is how many idle loops in a row end the run.
+	settleLoops = 3
 	// The controller's settings for the run: a pass a second, and a
 	// cluster-wide move limit that the compressed ramp does not hit.
 	migrationInterval  = time.Second
@@ -554,6 +556,7 @@ func (e *env) migrationLoop(ctx context.Context, spec runSpec, ws []workload, mr
 	var draining ScaledDownNode
 	drainStart := 0
 	begin := time.Now()
+	quiet := 0
 	for loop := 0; ; loop++ {
 		if err := e.printEvents(ctx, run, ns, seen); err != nil {
 			return nil, err
@@ -658,11 +661,17 @@ func (e *env) migrationLoop(ctx context.Context, spec runSpec, ws []workload, mr
 			if err != nil {
 				return nil, err
 			}
-			if done {
+			// The controller's plan is a pass behind a ramp step or a
+			// node's going: settled only when it stays so for a few loops.
+			if !done {
+				quiet = 0
+			} else if quiet++; quiet >= settleLoops {
 				mr.Settled = true
-				e.progress("%s run: every workload at its final share or paused, nothing pending, nothing left to scale down, %.0fs after the ramp was set", run, time.Since(begin).Seconds())
+				e.progress("%s run: every workload at its final ramp step or paused, no node worth emptying, nothing pending, nothing left to scale down, %.0fs after the ramp was set", run, time.Since(begin).Seconds())
 				return ups, nil
 			}
+		} else {
+			quiet = 0
 		}
 		if time.Since(begin) > migrationBound {
 			e.progress("%s run: not settled after %v; reporting where it stands", run, migrationBound)

@@ -415,11 +415,14 @@ func (c *Controller) Pass(ctx context.Context, podLister corelisters.PodLister, 
 			failing[r] = c.checkReady(ctx, g, archOf) || failing[r]
 		}
 	}
-	allowed := c.planPass(ctx, nodeList, podList, groups, refOf, moving, plan)
+	allowed, elsewhere := c.planPass(ctx, nodeList, podList, groups, refOf, moving, plan)
 	for _, r := range refs {
 		g := groups[r]
 		c.ramp(ctx, g, failing[r])
 		c.rebalance(ctx, g, nodes, allowed, moving, plan)
+		if moving {
+			c.drain(ctx, g, elsewhere, plan)
+		}
 		if g.w.Paused != "" {
 			paused++
 		}

@@ -2,12 +2,17 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
 
 	"github.com/archfit/archfit/internal/imageplatform"
@@ -87,8 +92,14 @@ func (c *Controller) view(ctx context.Context, groups map[migration.Ref]*group, 
 		g := groups[r]
 		v := &migration.PodView{Workload: r.String()}
 		until, stopped := c.stopped[r]
-		v.Movable = g.w.Paused == "" && !(stopped && now.Before(until)) && p.DeletionTimestamp == nil
-		if g.w.HasTarget {
+		// A paused workload's pods may still go to another node's room
+		// of their arch, as the autoscaler's drain would move them; not to
+		// arm64 (its cap is what it has there).
+		v.Movable = !(stopped && now.Before(until)) && p.DeletionTimestamp == nil
+		if g.w.Paused != "" {
+			v.HasCap, v.Cap = true, 0
+		}
+		if g.w.HasTarget && g.w.Paused == "" {
 			v.HasCap, v.Cap = true, g.w.Percent()*totals[r]/100
 		}
 		pp := c.evaluate(cached, p)
@@ -114,17 +125,17 @@ func (c *Controller) view(ctx context.Context, groups map[migration.Ref]*group, 
 // saving), gone and dearer, or still there past NodeTimeout (a Warning,
 // a metric, and no moves for an hour).
 func (c *Controller) planPass(ctx context.Context, nodeList []*corev1.Node, podList []*corev1.Pod, groups map[migration.Ref]*group,
-	refOf map[*corev1.Pod]migration.Ref, moving bool, plan *Plan) map[string]float64 {
+	refOf map[*corev1.Pod]migration.Ref, moving bool, plan *Plan) (map[string]float64, map[string]bool) {
 	logger := klog.FromContext(ctx)
 	in, err := migration.PlannerInput(nodeList, podList, c.prices, c.o.GrowTypes, c.view(ctx, groups, refOf))
 	if err != nil {
 		logger.Error(err, "migration: planner input")
-		return nil
+		return nil, nil
 	}
 	pl, err := planner.MakePlan(in, c.o.Margin)
 	if err != nil {
 		logger.Error(err, "migration: plan")
-		return nil
+		return nil, nil
 	}
 	plan.Nodes = pl
 	c.metrics.PlanCost.WithLabelValues("now").Set(pl.Now)
@@ -145,7 +156,8 @@ func (c *Controller) planPass(ctx context.Context, nodeList []*corev1.Node, podL
 					len(s.Moves), s.Saving*HoursPerMonth, len(pl.Steps), pl.Now*HoursPerMonth, pl.After*HoursPerMonth, pl.Bound*HoursPerMonth))
 			}
 		}
-		return planAllowed(pl, pl.Steps)
+		arm, _ := planAllowed(pl, pl.Steps)
+		return arm, nil
 	}
 	now := c.o.Now()
 	if a := c.active; a != nil {
@@ -155,22 +167,22 @@ func (c *Controller) planPass(ctx context.Context, nodeList []*corev1.Node, podL
 			c.settle(a, nodeList)
 			c.active = nil
 		case !slices.ContainsFunc(pl.Steps, func(s planner.Step) bool { return s.Node == a.node.Name }) && hasMovablePods(podList, a.node.Name):
-			c.giveUp(a, fmt.Sprintf("the plan no longer empties node %s: moving its other pods would not pay, and those moved leave it partly used", a.node.Name))
+			c.giveUp(ctx, a, fmt.Sprintf("the plan no longer empties node %s: moving its other pods would not pay, and those moved leave it partly used", a.node.Name))
 		case !hasMovablePods(podList, a.node.Name):
 			if a.emptied.IsZero() {
 				a.emptied = now
 			}
 			if now.Sub(a.emptied) > c.o.NodeTimeout {
-				c.giveUp(a, fmt.Sprintf("node %s still exists %v after its last movable pod left: something keeps it (a pod the autoscaler will not evict, scale-down disabled, a node group at its minimum)", a.node.Name, c.o.NodeTimeout))
+				c.giveUp(ctx, a, fmt.Sprintf("node %s still exists %v after its last movable pod left: something keeps it (a pod the autoscaler will not evict, scale-down disabled, a node group at its minimum)", a.node.Name, c.o.NodeTimeout))
 			}
-			return nil // waiting for the autoscaler
+			return nil, nil // waiting for the autoscaler
 		}
 	}
 	if c.active == nil && len(pl.Steps) > 0 && !now.Before(c.nodeBackoff) {
 		s := pl.Steps[0]
 		n := nodeByName[s.Node]
 		if n == nil {
-			return nil
+			return nil, nil
 		}
 		a := &activeStep{node: n, started: now, before: pl.Now, saving: s.Saving, existing: map[string]bool{}}
 		for _, pn := range in.Nodes {
@@ -180,32 +192,41 @@ func (c *Controller) planPass(ctx context.Context, nodeList []*corev1.Node, podL
 			}
 		}
 		c.active = a
+		// Like the autoscaler's drain taint: no new pod (a replacement of
+		// an amd64-only pod, say) lands on the node being emptied.
+		if err := c.setEmptyingTaint(ctx, n.Name, true); err != nil {
+			c.metrics.APIErrors.Inc()
+			logger.Error(err, "migration: tainting the node to empty", "node", n.Name)
+		}
 		c.eventOn(n, corev1.EventTypeNormal, ReasonNodePlanned, fmt.Sprintf(
-			"moving this node's %d pod(s) to arm64 so that the autoscaler removes it: the plan saves %.2f per month (%d new arm64 node(s)); cost now %.2f, after the whole plan %.2f, cheapest safe %.2f per month",
-			len(s.Moves), s.Saving*HoursPerMonth, s.NewARMNodes, pl.Now*HoursPerMonth, pl.After*HoursPerMonth, pl.Bound*HoursPerMonth))
+			"emptying this node so that the autoscaler removes it: %d pod(s) to arm64 (%d new arm64 node(s)), %d to other nodes' room; the plan saves %.2f per month; cost now %.2f, after the whole plan %.2f, cheapest safe %.2f per month. Tainted %s:NoSchedule meanwhile",
+			len(s.Moves), s.NewARMNodes, len(s.Elsewhere), s.Saving*HoursPerMonth, pl.Now*HoursPerMonth, pl.After*HoursPerMonth, pl.Bound*HoursPerMonth, EmptyingTaint))
 		logger.Info("migration: emptying node", "node", s.Node, "pods", len(s.Moves), "savingPerHour", s.Saving, "now", pl.Now, "after", pl.After, "bound", pl.Bound)
 	}
 	if c.active == nil {
-		return nil
+		return nil, nil
 	}
 	for _, s := range pl.Steps {
 		if s.Node == c.active.node.Name {
 			return planAllowed(pl, []planner.Step{s})
 		}
 	}
-	return nil
+	return nil, nil
 }
 
-// planAllowed is the pods of steps, each with its share of its step's
-// saving per month.
-func planAllowed(_ planner.Plan, steps []planner.Step) map[string]float64 {
-	out := map[string]float64{}
+// planAllowed is the pods of steps that go to arm64, each with its share
+// of its step's saving per month, and those that go to other nodes' room.
+func planAllowed(_ planner.Plan, steps []planner.Step) (map[string]float64, map[string]bool) {
+	arm, elsewhere := map[string]float64{}, map[string]bool{}
 	for _, s := range steps {
 		for _, m := range s.Moves {
-			out[m] = s.Saving * HoursPerMonth / float64(len(s.Moves))
+			arm[m] = s.Saving * HoursPerMonth / float64(len(s.Moves)+len(s.Elsewhere))
+		}
+		for _, m := range s.Elsewhere {
+			elsewhere[m] = true
 		}
 	}
-	return out
+	return arm, elsewhere
 }
 
 // hasMovablePods reports whether a node still runs a pod migration would
@@ -248,11 +269,100 @@ func (c *Controller) settle(a *activeStep, nodeList []*corev1.Node) {
 		a.node.Name, a.price*HoursPerMonth, names, added*HoursPerMonth, realized*HoursPerMonth, a.saving*HoursPerMonth))
 }
 
-func (c *Controller) giveUp(a *activeStep, why string) {
+func (c *Controller) giveUp(ctx context.Context, a *activeStep, why string) {
+	if err := c.setEmptyingTaint(ctx, a.node.Name, false); err != nil && !apierrors.IsNotFound(err) {
+		c.metrics.APIErrors.Inc()
+		klog.FromContext(ctx).Error(err, "migration: untainting node", "node", a.node.Name)
+	}
 	c.metrics.Stops.WithLabelValues(StopNodeNotRemoved).Inc()
 	c.nodeBackoff = c.o.Now().Add(c.o.NodeBackoff)
 	c.eventOn(a.node, corev1.EventTypeWarning, ReasonNodeNotRemoved, fmt.Sprintf("%s. No node is emptied for %v", why, c.o.NodeBackoff))
 	c.active = nil
+}
+
+// EmptyingTaint is on the node migration empties, NoSchedule, while it
+// does: replacements land elsewhere, as they do on a node the autoscaler
+// drains. Removed when the step is given up.
+const EmptyingTaint = migration.EmptyingTaint
+
+// setEmptyingTaint adds or removes EmptyingTaint, with the node's
+// resourceVersion as a precondition, so that a concurrent change to its
+// taints is never lost.
+func (c *Controller) setEmptyingTaint(ctx context.Context, name string, on bool) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		n, err := c.client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		var taints []corev1.Taint
+		has := false
+		for _, t := range n.Spec.Taints {
+			if t.Key == EmptyingTaint {
+				has = true
+				if !on {
+					continue
+				}
+			}
+			taints = append(taints, t)
+		}
+		if has == on {
+			return nil
+		}
+		if on {
+			now := metav1.Now()
+			taints = append(taints, corev1.Taint{Key: EmptyingTaint, Effect: corev1.TaintEffectNoSchedule, TimeAdded: &now})
+		}
+		if taints == nil {
+			taints = []corev1.Taint{}
+		}
+		body, err := json.Marshal(map[string]any{"metadata": map[string]any{"resourceVersion": n.ResourceVersion}, "spec": map[string]any{"taints": taints}})
+		if err != nil {
+			return err
+		}
+		_, err = c.client.CoreV1().Nodes().Patch(ctx, name, types.MergePatchType, body, metav1.PatchOptions{})
+		return err
+	})
+}
+
+// drain evicts one pod of the workload that the plan sends to another
+// node's room (it does not run on arm64, or its workload is at its cap),
+// when nothing of the workload is moving already.
+func (c *Controller) drain(ctx context.Context, g *group, elsewhere map[string]bool, plan *Plan) {
+	if len(elsewhere) == 0 {
+		return
+	}
+	if until, ok := c.stopped[g.w.Ref]; ok && c.o.Now().Before(until) {
+		return
+	}
+	var pod *corev1.Pod
+	for _, p := range g.pods {
+		if !migration.Live(p) || p.Spec.NodeName == "" {
+			return // a move of the workload in progress
+		}
+		if elsewhere[p.Namespace+"/"+p.Name] && pod == nil {
+			pod = p
+		}
+	}
+	if pod == nil || !c.allowEviction(g.w, c.o.Now()) || !c.limiter.Allow() {
+		return
+	}
+	switch err := c.evict(ctx, pod); {
+	case err == nil:
+		c.countEviction(g.w.Ref, c.o.Now())
+		c.metrics.Evictions.WithLabelValues("move", "evicted").Inc()
+		plan.Moved = append(plan.Moved, Move{Pod: types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name}, Workload: g.w.Ref, Node: pod.Spec.NodeName})
+		c.event(g.w, corev1.EventTypeNormal, ReasonMoved, "Evict", fmt.Sprintf(
+			"evicted pod %s from node %s, which migration empties so that the autoscaler removes it: this pod stays on its arch (its images do not run on arm64, or the workload is at its arm64 target) and goes to another node's room",
+			pod.Name, pod.Spec.NodeName))
+	case apierrors.IsTooManyRequests(err):
+		c.metrics.Evictions.WithLabelValues("move", "blocked").Inc()
+		c.note(g.w, corev1.EventTypeNormal, ReasonMoveBlocked, "pdb/"+pod.Name, "blocked",
+			fmt.Sprintf("a PodDisruptionBudget refused evicting pod %s; trying again on a later pass", pod.Name))
+	case apierrors.IsNotFound(err):
+	default:
+		c.metrics.Evictions.WithLabelValues("move", "error").Inc()
+		klog.FromContext(ctx).Error(err, "migration: evicting pod", "pod", klog.KObj(pod))
+	}
 }
 
 func (c *Controller) eventOn(obj runtime.Object, typ, reason, note string) {

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -138,6 +139,9 @@ func (f *fixture) node(name, arch, instanceType string) {
 		Label(cost.LabelInstanceType, instanceType).Capacity(map[corev1.ResourceName]string{"cpu": "2", "memory": "8Gi", "pods": "110"}).Obj()
 	n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
 	f.add(f.nodes, n)
+	if _, err := f.cs.CoreV1().Nodes().Create(context.Background(), n, metav1.CreateOptions{}); err != nil {
+		f.t.Fatal(err)
+	}
 }
 
 // Pod states, as the kubelet would report them.
@@ -204,6 +208,16 @@ func (f *fixture) pass(d time.Duration) {
 	}
 	if err := f.rss.Update(rs); err != nil {
 		f.t.Fatal(err)
+	}
+	// Nodes too: the controller taints the one it empties.
+	for _, o := range f.nodes.List() {
+		n, err := f.cs.CoreV1().Nodes().Get(context.Background(), o.(*corev1.Node).Name, metav1.GetOptions{})
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		if err := f.nodes.Update(n); err != nil {
+			f.t.Fatal(err)
+		}
 	}
 	f.c.Pass(context.Background(), f.podLister, f.nodeLister)
 	for {
@@ -492,7 +506,10 @@ func TestMovesEmptyWholeNodes(t *testing.T) {
 	f.node("amd-2", "amd64", "m6i.large")
 	long := f.now.Add(-time.Hour)
 	f.amdOnly["legacy"] = true
-	f.pod("legacy", "amd", ready(long), created(long))
+	// Too big for amd-2's room: it keeps its node.
+	f.pod("legacy", "amd", ready(long), created(long), func(p *corev1.Pod) {
+		setCPU(p, "1850m")
+	})
 	f.pod("beside", "amd", ready(long), created(long))
 	f.pod("m2", "amd-2", ready(long), created(long))
 	f.pod("m3", "amd-2", ready(long), created(long))
@@ -518,6 +535,9 @@ func TestMovesEmptyWholeNodes(t *testing.T) {
 	f.pass(time.Second)
 	// The autoscaler removes the empty node.
 	if err := f.nodes.Delete(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "amd-2"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.cs.CoreV1().Nodes().Delete(context.Background(), "amd-2", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	f.pass(time.Second)
@@ -554,5 +574,55 @@ func TestEmptiedNodeThatStaysStopsThePlan(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(f.m.Stops.WithLabelValues(StopNodeNotRemoved)); got != 1 {
 		t.Fatalf("stops{node_not_removed} = %v", got)
+	}
+	if n, err := f.cs.CoreV1().Nodes().Get(context.Background(), "amd", metav1.GetOptions{}); err != nil || len(n.Spec.Taints) != 0 {
+		t.Fatalf("node amd taints %v (%v) after the step was given up, want none", n.Spec.Taints, err)
+	}
+}
+
+// A node with a pod that does not run on arm64 is emptied all the same
+// when that pod fits another node's room: it goes there, the others to
+// arm64, and the node is tainted meanwhile so that nothing lands on it.
+func TestAnAMD64OnlyPodGoesToAnotherNodesRoom(t *testing.T) {
+	f := newFixture(t, nil)
+	f.node("amd-2", "amd64", "m6i.large")
+	long := f.now.Add(-time.Hour)
+	f.amdOnly["legacy"] = true
+	f.pod("legacy", "amd", ready(long), created(long))
+	f.pod("beside", "amd", ready(long), created(long))
+	f.pod("other", "amd-2", ready(long), created(long), func(p *corev1.Pod) {
+		setCPU(p, "1500m")
+	})
+	for i := 0; i < 10 && len(f.evicted) < 2; i++ {
+		f.pass(time.Second)
+		for _, n := range f.evicted {
+			if n == "legacy" {
+				f.remove("legacy")
+				f.pod("legacy2", "amd-2", ready(f.now))
+				f.evicted = append(f.evicted[:0:0], f.evicted...)
+			}
+		}
+	}
+	if !slices.Contains(f.evicted, "legacy") {
+		t.Fatalf("evicted %v, want legacy drained to amd-2's room", f.evicted)
+	}
+	n, err := f.cs.CoreV1().Nodes().Get(context.Background(), "amd", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(n.Spec.Taints) != 1 || n.Spec.Taints[0].Key != EmptyingTaint || n.Spec.Taints[0].Effect != corev1.TaintEffectNoSchedule {
+		t.Fatalf("node amd taints %v, want %s:NoSchedule while it is emptied", n.Spec.Taints, EmptyingTaint)
+	}
+	if w := f.eventsWith(ReasonNodePlanned); len(w) != 1 || !strings.Contains(w[0], "1 to other nodes' room") {
+		t.Fatalf("Events %q", f.eventLog)
+	}
+}
+
+// setCPU sets the CPU request of the pod's one container that has requests.
+func setCPU(p *corev1.Pod, q string) {
+	for i := range p.Spec.Containers {
+		if r := p.Spec.Containers[i].Resources.Requests; r != nil {
+			r[corev1.ResourceCPU] = resource.MustParse(q)
+		}
 	}
 }
