@@ -139,6 +139,9 @@ func migrationScenarios(t *testing.T, cp *controlPlane) {
 			o.MigrationSoak = 2 * time.Second
 			o.MigrationReadyTimeout = time.Minute
 			o.MigrationNodeTimeout = time.Minute
+			// The scenarios are those of the controller following the
+			// planner's node-at-a-time plan.
+			o.MigrationFollowPlan = true
 			if change != nil {
 				change(o)
 			}

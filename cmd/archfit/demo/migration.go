@@ -61,8 +61,6 @@ const (
 	afterAddLoops    = 2
 	afterDeleteLoops = 1
 	maxDrainLoops    = 20
-	// settleLoops is how many idle loops in a row end the run.
-	settleLoops = 3
 	// The controller's settings for the run: a pass a second, and a
 	// cluster-wide move limit that the compressed ramp does not hit.
 	migrationInterval  = time.Second
@@ -73,9 +71,6 @@ const (
 	// run; a pod not Ready in migrationReadyTimeout pauses the ramp.
 	migrationSoak         = time.Second
 	migrationReadyTimeout = 30 * time.Second
-	// After a node that did not go, the controller waits an hour before
-	// the next; here a few seconds.
-	migrationNodeBackoff = 5 * time.Second
 	// recordsNamespace/recordsName is where the controller (and every
 	// resolver, by default) keeps its rollback records.
 	recordsNamespace, recordsName = "archfit", "archfit-rollbacks"
@@ -366,7 +361,7 @@ func (e *env) migrate(ctx context.Context, spec runSpec, last bool) (*MigrationR
 		o.MigrationMode = string(migrationctl.ModeEnabled)
 		o.MigrationInterval = migrationInterval
 		o.MigrationEvictionsPerMinute = migrationEvictRate
-		o.MigrationSoak, o.MigrationReadyTimeout, o.MigrationNodeBackoff = migrationSoak, migrationReadyTimeout, migrationNodeBackoff
+		o.MigrationSoak, o.MigrationReadyTimeout = migrationSoak, migrationReadyTimeout
 		o.SkipNamespaces = append(o.SkipNamespaces, others...)
 	}
 	if err := e.restartPlacement(ctx, enable); err != nil {
@@ -556,7 +551,6 @@ func (e *env) migrationLoop(ctx context.Context, spec runSpec, ws []workload, mr
 	var draining ScaledDownNode
 	drainStart := 0
 	begin := time.Now()
-	quiet := 0
 	for loop := 0; ; loop++ {
 		if err := e.printEvents(ctx, run, ns, seen); err != nil {
 			return nil, err
@@ -661,17 +655,11 @@ func (e *env) migrationLoop(ctx context.Context, spec runSpec, ws []workload, mr
 			if err != nil {
 				return nil, err
 			}
-			// The controller's plan is a pass behind a ramp step or a
-			// node's going: settled only when it stays so for a few loops.
-			if !done {
-				quiet = 0
-			} else if quiet++; quiet >= settleLoops {
+			if done {
 				mr.Settled = true
-				e.progress("%s run: every workload at its final ramp step or paused, no node worth emptying, nothing pending, nothing left to scale down, %.0fs after the ramp was set", run, time.Since(begin).Seconds())
+				e.progress("%s run: every workload at its final share or paused, nothing pending, nothing left to scale down, %.0fs after the ramp was set", run, time.Since(begin).Seconds())
 				return ups, nil
 			}
-		} else {
-			quiet = 0
 		}
 		if time.Since(begin) > migrationBound {
 			e.progress("%s run: not settled after %v; reporting where it stands", run, migrationBound)
@@ -911,9 +899,7 @@ func (e *env) migrationState(ctx context.Context, run string, ws []workload) (*m
 		s.steps, s.finalPercent = len(t.Steps), t.Steps[len(t.Steps)-1].Percent
 		step := t.StepOf(d.Annotations[migration.StepAnnotation])
 		s.step, s.percent = step.Index, t.Percent(step)
-		// The final step's share is a cap, not a goal: the controller
-		// moves a pod only as part of emptying a node that pays.
-		atFinal := s.step == len(t.Steps)-1 && s.total == w.replicas
+		atFinal := s.step == len(t.Steps)-1 && s.total == w.replicas && !migration.Below(s.podsByArch[migration.ARM64], s.total, s.finalPercent)
 		s.reached = s.pending == 0 && s.total == w.replicas && (atFinal || s.paused != "")
 		st.workloads = append(st.workloads, s)
 	}
@@ -928,9 +914,8 @@ func (e *env) runNodes(ctx context.Context, run string) ([]corev1.Node, error) {
 	return list.Items, nil
 }
 
-// migrationSettled is true when every workload is at its final ramp step
-// or paused, with all its replicas bound and Running, and the controller's
-// plan has no node left to empty.
+// migrationSettled is true when every workload is at its final share or
+// paused, with all its replicas bound and Running.
 func (e *env) migrationSettled(ctx context.Context, run string, ws []workload) (bool, error) {
 	st, err := e.migrationState(ctx, run, ws)
 	if err != nil {
@@ -941,11 +926,7 @@ func (e *env) migrationSettled(ctx context.Context, run string, ws []workload) (
 			return false, nil
 		}
 	}
-	if st.pending != 0 {
-		return false, nil
-	}
-	left, err := scrapeCounter(ctx, e.placement.MetricsAddr, "archfit_migration_plan_nodes", nil)
-	return err == nil && left == 0, err
+	return st.pending == 0, nil
 }
 
 // migrationEvents counts the controller's Events on the workloads and its
@@ -1045,11 +1026,7 @@ next:
 				continue next
 			}
 		}
-		if g := m.GetGauge(); g != nil {
-			total += g.GetValue()
-		} else {
-			total += m.GetCounter().GetValue()
-		}
+		total += m.GetCounter().GetValue()
 	}
 	return total, nil
 }

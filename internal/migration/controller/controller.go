@@ -126,6 +126,11 @@ type Options struct {
 	// platform manifest, config), for rollback records; nil keys a record
 	// by the digest the runtime reported alone.
 	Digests func(ctx context.Context, pod *corev1.Pod, image string) (imageplatform.ImageDigests, error)
+	// FollowPlan moves pods only to empty the nodes the planner picks, a
+	// node at a time, and checks that each went. Off, a pod moves when its
+	// node costs more per vCPU than arm64 (the rule before the planner),
+	// and the plan is only reported.
+	FollowPlan bool
 	// Margin is the least a step of the plan must save, as a fraction of
 	// the price of the node it empties.
 	Margin float64
@@ -415,7 +420,10 @@ func (c *Controller) Pass(ctx context.Context, podLister corelisters.PodLister, 
 			failing[r] = c.checkReady(ctx, g, archOf) || failing[r]
 		}
 	}
-	allowed, elsewhere := c.planPass(ctx, nodeList, podList, groups, refOf, moving, plan)
+	allowed, elsewhere := c.planPass(ctx, nodeList, podList, groups, refOf, moving && c.o.FollowPlan, plan)
+	if !c.o.FollowPlan {
+		allowed, elsewhere = perPod(groups, nodes, cheapestARM), nil
+	}
 	for _, r := range refs {
 		g := groups[r]
 		c.ramp(ctx, g, failing[r])
@@ -427,14 +435,40 @@ func (c *Controller) Pass(ctx context.Context, podLister corelisters.PodLister, 
 			paused++
 		}
 	}
-	plan.SavingPerMonth = (plan.Nodes.Now - plan.Nodes.After) * HoursPerMonth
-	c.metrics.WouldMove.Set(float64(len(plan.Nodes.Moves())))
+	if c.o.FollowPlan {
+		plan.SavingPerMonth = (plan.Nodes.Now - plan.Nodes.After) * HoursPerMonth
+		c.metrics.WouldMove.Set(float64(len(plan.Nodes.Moves())))
+	} else {
+		for _, m := range plan.Movable {
+			plan.SavingPerMonth += m.SavingPerMonth
+		}
+		c.metrics.WouldMove.Set(float64(len(plan.Movable)))
+	}
 	c.metrics.SavingLeft.Set(plan.SavingPerMonth)
 	c.metrics.Paused.Set(float64(paused))
 	klog.FromContext(ctx).V(2).Info("migration pass", "mode", c.o.Mode, "workloads", len(refs), "movable", len(plan.Movable),
 		"savingPerMonth", plan.SavingPerMonth, "moved", len(plan.Moved), "rollbacks", len(plan.Rollbacks), "paused", paused)
 	c.last.Store(plan)
 	return plan
+}
+
+// perPod is the rule without the plan: every pod on a node that costs more
+// per vCPU than the cheapest arm64 one, with what moving it saves a month.
+func perPod(groups map[migration.Ref]*group, nodes map[string]*nodeFacts, cheapestARM float64) map[string]float64 {
+	out := map[string]float64{}
+	if cheapestARM <= 0 {
+		return out
+	}
+	for _, g := range groups {
+		for _, p := range g.pods {
+			nf := nodes[p.Spec.NodeName]
+			if nf == nil || !migration.Live(p) || nf.arch == migration.ARM64 || nf.perVCPU <= cheapestARM {
+				continue
+			}
+			out[p.Namespace+"/"+p.Name] = cost.PodVCPU(&p.Spec) * (nf.perVCPU - cheapestARM) * HoursPerMonth
+		}
+	}
+	return out
 }
 
 // publishRunning sets the gauges of what runs now: each workload's bound

@@ -148,12 +148,16 @@ func (c *Controller) planPass(ctx context.Context, nodeList []*corev1.Node, podL
 	}
 	if !moving {
 		c.active = nil
-		if len(pl.Steps) > 0 {
+		if len(pl.Steps) > 0 && c.o.Mode == ModeDryRun {
 			s := pl.Steps[0]
+			how := "Set --migration-mode=Enabled and --migration-follow-plan to move them"
+			if c.o.FollowPlan {
+				how = "Set --migration-mode=Enabled to move them"
+			}
 			if n := nodeByName[s.Node]; n != nil {
 				c.noteOn(n, corev1.EventTypeNormal, ReasonPlanDryRun, "plan", fmt.Sprintf("%s/%d", s.Node, len(pl.Steps)), fmt.Sprintf(
-					"DryRun: would move this node's %d pod(s) to arm64 so that it goes away, saving %.2f per month; the whole plan empties %d node(s): cost now %.2f, after %.2f, cheapest safe %.2f per month. Set --migration-mode=Enabled to move them",
-					len(s.Moves), s.Saving*HoursPerMonth, len(pl.Steps), pl.Now*HoursPerMonth, pl.After*HoursPerMonth, pl.Bound*HoursPerMonth))
+					"DryRun: would empty this node so that it goes away, %d pod(s) to arm64 and %d to other nodes' room, saving %.2f per month; the whole plan empties %d node(s): cost now %.2f, after %.2f, cheapest safe %.2f per month. %s",
+					len(s.Moves), len(s.Elsewhere), s.Saving*HoursPerMonth, len(pl.Steps), pl.Now*HoursPerMonth, pl.After*HoursPerMonth, pl.Bound*HoursPerMonth, how))
 			}
 		}
 		arm, _ := planAllowed(pl, pl.Steps)

@@ -87,7 +87,7 @@ func newFixture(t *testing.T, change func(*Options)) *fixture {
 	f.m = NewMetrics(prometheus.NewRegistry())
 	o := Options{Mode: ModeEnabled, Interval: time.Second, EvictionsPerMinute: 6e7, // the limiter runs on the real clock CrashLoopRestarts: 3, ExpectScaleUp: true,
 		Rollback: true, RecordsNamespace: "archfit", RecordsName: "archfit-rollbacks",
-		Soak: time.Minute, ReadyTimeout: 5 * time.Minute,
+		Soak: time.Minute, ReadyTimeout: 5 * time.Minute, FollowPlan: true,
 		Now: func() time.Time { return f.now },
 		Digests: func(_ context.Context, _ *corev1.Pod, image string) (imageplatform.ImageDigests, error) {
 			f.digestCalls++
@@ -624,5 +624,24 @@ func setCPU(p *corev1.Pod, q string) {
 		if r := p.Spec.Containers[i].Resources.Requests; r != nil {
 			r[corev1.ResourceCPU] = resource.MustParse(q)
 		}
+	}
+}
+
+// Without --migration-follow-plan, the rule before the planner: a pod moves
+// when its node costs more per vCPU than arm64, even one beside an
+// amd64-only pod, whose node then stays partly used.
+func TestWithoutThePlanEveryDearerPodMoves(t *testing.T) {
+	f := newFixture(t, func(o *Options) { o.FollowPlan = false })
+	long := f.now.Add(-time.Hour)
+	f.amdOnly["legacy"] = true
+	f.pod("legacy", "amd", ready(long), created(long), func(p *corev1.Pod) { setCPU(p, "1850m") })
+	f.pod("beside", "amd", ready(long), created(long))
+	f.pass(0)
+	f.pass(time.Second)
+	if !slices.Equal(f.evicted, []string{"beside"}) {
+		t.Fatalf("evicted %v, want beside: the per-pod rule", f.evicted)
+	}
+	if w := f.eventsWith(ReasonNodePlanned); len(w) != 0 {
+		t.Fatalf("Events %q: no node is emptied without the plan", w)
 	}
 }

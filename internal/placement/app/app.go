@@ -77,6 +77,7 @@ type Options struct {
 	MigrationSoak               time.Duration
 	MigrationReadyTimeout       time.Duration
 	MigrationMaxEvictions       int
+	MigrationFollowPlan         bool
 	MigrationMargin             float64
 	MigrationNodeTimeout        time.Duration
 	MigrationNodeBackoff        time.Duration
@@ -191,6 +192,7 @@ lookup ends, at the latest --max-gate-duration after the pod's creation
 	f.BoolVar(&o.MigrationRollback, "migration-rollback", o.MigrationRollback, "record images that fail on an arch (exec format error, or a crash loop there only), keep new pods off it, evict the failing pods and pause the ramp")
 	f.DurationVar(&o.MigrationSoak, "migration-soak", o.MigrationSoak, "how long a pod moved to arm64 must have been Ready before the move counts as done; nothing more of its workload moves until then (the first is the canary). Longer than a pull, a start and three crash-loop restarts")
 	f.DurationVar(&o.MigrationReadyTimeout, "migration-ready-timeout", o.MigrationReadyTimeout, "a pod moved to arm64 that is not Ready this long after its creation pauses its workload's ramp (archfit.dev/arm64-paused)")
+	f.BoolVar(&o.MigrationFollowPlan, "migration-follow-plan", o.MigrationFollowPlan, "experimental: move pods only to empty the nodes the planner picks (a node whose going lowers the bill by --migration-margin), a node at a time, tainting it meanwhile and checking that it went; off, a pod moves when its node costs more per vCPU than arm64, which can raise the bill (docs/operator-guide.md §2b)")
 	f.Float64Var(&o.MigrationMargin, "migration-margin", o.MigrationMargin, "the least a move must save, as a fraction of the price of the node it empties: the planner empties a node only when the cluster's cost after is that much lower")
 	f.DurationVar(&o.MigrationNodeTimeout, "migration-node-timeout", o.MigrationNodeTimeout, "how long a node whose movable pods have all moved may stay before the step counts as failed (a Warning, and no node is emptied for an hour)")
 	f.DurationVar(&o.MigrationNodeBackoff, "migration-node-backoff", o.MigrationNodeBackoff, "how long no node is emptied after a step that did not pay, or whose node stayed")
@@ -407,7 +409,7 @@ func Run(ctx context.Context, o *Options) error {
 			CrashLoopRestarts: o.MigrationCrashLoopRestarts, ExpectScaleUp: o.MigrationExpectScaleUp, Rollback: o.MigrationRollback,
 			RecordsNamespace: recNS, RecordsName: recName,
 			Soak: o.MigrationSoak, ReadyTimeout: o.MigrationReadyTimeout, MaxEvictionsPerWorkload: o.MigrationMaxEvictions,
-			Margin: o.MigrationMargin, NodeTimeout: o.MigrationNodeTimeout, NodeBackoff: o.MigrationNodeBackoff, GrowTypes: growTypes,
+			FollowPlan: o.MigrationFollowPlan, Margin: o.MigrationMargin, NodeTimeout: o.MigrationNodeTimeout, NodeBackoff: o.MigrationNodeBackoff, GrowTypes: growTypes,
 			Digests: func(ctx context.Context, pod *corev1.Pod, image string) (imageplatform.ImageDigests, error) {
 				var creds imageplatform.Credentials
 				if pod != nil && ev.Credentials != nil {
