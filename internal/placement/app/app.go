@@ -120,7 +120,7 @@ func NewOptions() *Options {
 		MigrationMaxEvictions: migrationctl.DefaultMaxEvictionsPerWorkload,
 		MigrationMargin:       migrationctl.DefaultMargin, MigrationNodeTimeout: migrationctl.DefaultNodeTimeout,
 		MigrationNodeBackoff: migrationctl.DefaultNodeBackoff,
-		LeaderElect: true, LeaderElectNamespace: "archfit", LeaderElectName: "archfit-placement",
+		LeaderElect:          true, LeaderElectNamespace: "archfit", LeaderElectName: "archfit-placement",
 		LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
 		ShutdownGrace: 20 * time.Second,
 	}
