@@ -61,7 +61,7 @@ func PlannerInput(nodes []*corev1.Node, pods []*corev1.Pod, prices *cost.Model, 
 	types := map[string]*planner.InstanceType{}
 	for _, n := range nodes {
 		_, a, ok := imageplatform.NodePlatform(n)
-		if !ok || !nodeReady(n) {
+		if !ok || !NodeReady(n) {
 			continue
 		}
 		arch[n.Name] = a
@@ -222,7 +222,8 @@ func hasLabel(n *corev1.Node, key string) bool {
 	return ok
 }
 
-func nodeReady(n *corev1.Node) bool {
+// NodeReady reports whether a node's Ready condition is True.
+func NodeReady(n *corev1.Node) bool {
 	for _, c := range n.Status.Conditions {
 		if c.Type == corev1.NodeReady {
 			return c.Status == corev1.ConditionTrue

@@ -359,7 +359,7 @@ func (c *Controller) Pass(ctx context.Context, podLister corelisters.PodLister, 
 		}
 		alloc := n.Status.Allocatable
 		nf := &nodeFacts{node: n, arch: arch, freeMilli: alloc.Cpu().MilliValue(), freeMem: alloc.Memory().Value(),
-			ready: !n.Spec.Unschedulable && nodeReady(n)}
+			ready: !n.Spec.Unschedulable && migration.NodeReady(n)}
 		nf.perVCPU = c.prices.NodePrice(n, arch, nf.freeMilli).PerVCPU
 		nodes[n.Name] = nf
 		if arch == migration.ARM64 && nf.ready && (cheapestARM == 0 || nf.perVCPU < cheapestARM) {
@@ -1227,15 +1227,6 @@ func withoutArch(pod *corev1.Pod) *corev1.Pod {
 	}
 	p.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: terms}}}
 	return p
-}
-
-func nodeReady(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 func (c *Controller) evict(ctx context.Context, p *corev1.Pod) error {
