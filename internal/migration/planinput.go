@@ -6,6 +6,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
+	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
+	"k8s.io/klog/v2"
 
 	"github.com/archfit/archfit/internal/cost"
 	"github.com/archfit/archfit/internal/imageplatform"
@@ -125,6 +128,7 @@ func PlannerInput(nodes []*corev1.Node, pods []*corev1.Pod, prices *cost.Model, 
 			c.Types = append(c.Types, *t)
 		}
 	}
+	admitCache := map[string][]string{}
 	for _, p := range pods {
 		if p.Spec.NodeName == "" || !Live(p) || ownedByDaemonSet(p) || arch[p.Spec.NodeName] == "" {
 			continue
@@ -132,6 +136,7 @@ func PlannerInput(nodes []*corev1.Node, pods []*corev1.Pod, prices *cost.Model, 
 		cpu, mem := cost.PodRequests(&p.Spec)
 		pp := planner.Pod{Name: p.Namespace + "/" + p.Name, Node: p.Spec.NodeName, Requests: planner.Resources{CPU: cpu, Memory: mem},
 			Arches: []string{arch[p.Spec.NodeName]}}
+		pp.Nodes = admitted(p, nodes, arch, admitCache)
 		if v := view(p); v != nil {
 			pp.Workload, pp.Movable = v.Workload, v.Movable && len(v.Arches) > 0
 			if len(v.Arches) > 0 {
@@ -147,6 +152,84 @@ func PlannerInput(nodes []*corev1.Node, pods []*corev1.Pod, prices *cost.Model, 
 		c.Pods = append(c.Pods, pp)
 	}
 	return c, nil
+}
+
+// admitted lists the nodes (of those with a known arch) a pod's own
+// nodeSelector, required node affinity (less the arch, which placement
+// narrows) and tolerations of NoSchedule and NoExecute taints admit; nil
+// when it has no selector, affinity or untolerated taint to reckon with.
+// Pods of one template share the answer.
+func admitted(p *corev1.Pod, nodes []*corev1.Node, arch map[string]string, cache map[string][]string) []string {
+	a := p.Spec.Affinity
+	hasAffinity := a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil
+	key := fmt.Sprint(p.Spec.NodeSelector, hasAffinity, p.Spec.Tolerations)
+	if hasAffinity {
+		key += a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.String()
+	}
+	if got, ok := cache[key]; ok {
+		return got
+	}
+	sel := nodeaffinity.GetRequiredNodeAffinity(WithoutArch(p))
+	var out []string
+	all := true
+	for _, n := range nodes {
+		if arch[n.Name] == "" {
+			continue
+		}
+		ok, _ := sel.Match(n)
+		if ok {
+			_, bad := corev1helpers.FindMatchingUntoleratedTaint(klog.Background(), n.Spec.Taints, p.Spec.Tolerations, func(t *corev1.Taint) bool {
+				return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
+			}, false)
+			ok = !bad
+		}
+		if ok {
+			out = append(out, n.Name)
+		} else {
+			all = false
+		}
+	}
+	if all {
+		out = nil
+	} else if out == nil {
+		out = []string{}
+	}
+	cache[key] = out
+	return out
+}
+
+// WithoutArch is the pod with the arch requirements of its nodeSelector and
+// required node affinity dropped: the replacement's arch is arm64 by
+// placement's narrowing, whatever the running pod's constraint admits.
+func WithoutArch(pod *corev1.Pod) *corev1.Pod {
+	p := &corev1.Pod{Spec: corev1.PodSpec{NodeSelector: map[string]string{}}}
+	for k, v := range pod.Spec.NodeSelector {
+		if k != imageplatform.LabelArch && k != imageplatform.LabelArchBeta {
+			p.Spec.NodeSelector[k] = v
+		}
+	}
+	a := pod.Spec.Affinity
+	if a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+		return p
+	}
+	var terms []corev1.NodeSelectorTerm
+	for _, t := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
+		var nt corev1.NodeSelectorTerm
+		for _, r := range t.MatchExpressions {
+			if r.Key != imageplatform.LabelArch && r.Key != imageplatform.LabelArchBeta {
+				nt.MatchExpressions = append(nt.MatchExpressions, r)
+			}
+		}
+		nt.MatchFields = t.MatchFields
+		if len(nt.MatchExpressions) == 0 && len(nt.MatchFields) == 0 {
+			// The term asked for the arch alone: with it gone the terms,
+			// ORed, admit every node, and an empty term would admit none.
+			return p
+		}
+		terms = append(terms, nt)
+	}
+	p.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: terms}}}
+	return p
 }
 
 // sameSizeARM is the cheapest arm64 type of the price table with the

@@ -84,6 +84,39 @@ func TestPlannerInput(t *testing.T) {
 	if c.ARMCap["Deployment/shop/web"] != 1 {
 		t.Errorf("caps %v", c.ARMCap)
 	}
+	for _, p := range c.Pods {
+		if p.Nodes != nil {
+			t.Errorf("pod %s admits %v; with no selector and no taint, want nil (any node)", p.Name, p.Nodes)
+		}
+	}
+	// A selector, and a taint it does not tolerate: only the nodes that
+	// admit it.
+	nodes[0].Labels["pool"] = "a"
+	nodes[1].Labels["pool"] = "a"
+	nodes[1].Spec.Taints = []corev1.Taint{{Key: "archfit.dev/emptying", Effect: corev1.TaintEffectNoSchedule}}
+	for _, p := range pods {
+		if p.Name == "web" {
+			p.Spec.NodeSelector = map[string]string{"pool": "a", imageplatform.LabelArch: "amd64"}
+		}
+	}
+	c, err = PlannerInput(nodes, pods, prices, nil, view)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range c.Pods {
+		if p.Name == "shop/web" && !slices.Equal(p.Nodes, []string{"amd-1"}) {
+			t.Errorf("web admits %v, want [amd-1]: amd-2 is tainted, cp lacks the label, and the arch is placement's to narrow", p.Nodes)
+		}
+	}
+	for _, n := range c.Nodes {
+		if n.Name == "amd-2" && !n.Unschedulable {
+			t.Error("a node migration is emptying takes no new pod in the plan")
+		}
+	}
+	nodes[1].Spec.Taints = nil
+	for _, p := range pods {
+		p.Spec.NodeSelector = nil
+	}
 	// No arm64 node: the table's cheapest arm64 type of m6i.large's size
 	// (2 vCPU, 8 GiB, AWS): m6g.large, cheaper than m7g.large.
 	var twin *planner.InstanceType

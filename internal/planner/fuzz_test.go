@@ -79,6 +79,15 @@ func fuzzCluster(data []byte) *Cluster {
 				p.Node, used[j] = n.Name, used[j]+p.Requests.CPU
 			}
 		}
+		// A selector that admits some existing nodes (its own among them).
+		if mask := next(); mask%3 == 0 {
+			p.Nodes = []string{}
+			for k, n := range c.Nodes {
+				if mask>>(k+2)&1 == 1 || n.Name == p.Node {
+					p.Nodes = append(p.Nodes, n.Name)
+				}
+			}
+		}
 		c.Pods = append(c.Pods, p)
 	}
 	if next()%3 == 0 {
@@ -130,6 +139,9 @@ func valid(t *testing.T, c *Cluster, pl Placement, what string) {
 			}
 			if e := nodes[n.Name]; e != nil && e.Unschedulable && p.Node != n.Name {
 				t.Fatalf("%s: pod %s placed on cordoned node %s", what, name, n.Name)
+			}
+			if !n.New && p.Nodes != nil && !slices.Contains(p.Nodes, n.Name) {
+				t.Fatalf("%s: pod %s placed on node %s, which its selector does not admit (%v)", what, name, n.Name, p.Nodes)
 			}
 			used = used.add(p.Requests)
 			if n.Arch == ARM64 {
@@ -224,7 +236,7 @@ func optimum(c *Cluster) float64 {
 			}
 		}
 		for _, n := range c.Nodes {
-			if !free[n.Name].fits(p.Requests) || (n.Unschedulable && p.Node != n.Name) {
+			if !free[n.Name].fits(p.Requests) || (n.Unschedulable && p.Node != n.Name) || (p.Nodes != nil && !slices.Contains(p.Nodes, n.Name)) {
 				continue
 			}
 			name := n.Name

@@ -77,6 +77,10 @@ type Pod struct {
 	// controller, on a node migration may drain. Others stay where they
 	// are.
 	Movable bool
+	// Nodes, when not nil, are the existing nodes its own nodeSelector and
+	// required affinity (less the arch) admit; a new node is taken to
+	// match, as the autoscaler grows a group whose template does.
+	Nodes []string
 }
 
 // Cluster is the planner's whole input.
@@ -145,12 +149,14 @@ func (p *Plan) Moves() []string {
 
 // model is a Cluster indexed for packing.
 type model struct {
-	c       *Cluster
-	nodes   []Node // by name
-	nodeIdx map[string]int
-	pods    []Pod // by name
-	types   map[string][]InstanceType
-	armCap  map[string]int
+	c *Cluster
+	// eligible[i] is pod i's admitted existing nodes (nil: any).
+	eligible []map[string]bool
+	nodes    []Node // by name
+	nodeIdx  map[string]int
+	pods     []Pod // by name
+	types    map[string][]InstanceType
+	armCap   map[string]int
 }
 
 func newModel(c *Cluster) (*model, error) {
@@ -168,6 +174,16 @@ func newModel(c *Cluster) (*model, error) {
 	}
 	m.pods = slices.Clone(c.Pods)
 	sort.Slice(m.pods, func(i, j int) bool { return m.pods[i].Name < m.pods[j].Name })
+	m.eligible = make([]map[string]bool, len(m.pods))
+	for i := range m.pods {
+		if ns := m.pods[i].Nodes; ns != nil {
+			set := make(map[string]bool, len(ns))
+			for _, n := range ns {
+				set[n] = true
+			}
+			m.eligible[i] = set
+		}
+	}
 	for _, t := range c.Types {
 		if t.PricePerHour <= 0 || math.IsNaN(t.PricePerHour) || math.IsInf(t.PricePerHour, 0) {
 			return nil, fmt.Errorf("instance type %q: price %v", t.Name, t.PricePerHour)
@@ -271,7 +287,7 @@ type packer struct {
 func (k *packer) fit(i int, arches []string) *bin {
 	p := &k.m.pods[i]
 	for _, b := range k.bins {
-		if (b.keep || len(b.pods) > 0) && !b.full && slices.Contains(arches, b.arch) && b.free.fits(p.Requests) {
+		if (b.keep || len(b.pods) > 0) && !b.full && k.admits(i, b) && slices.Contains(arches, b.arch) && b.free.fits(p.Requests) {
 			b.place(i, p.Requests)
 			return b
 		}
@@ -281,7 +297,7 @@ func (k *packer) fit(i int, arches []string) *bin {
 	var best *bin
 	bestPer := math.Inf(1)
 	for _, b := range k.bins {
-		if b.keep || b.full || len(b.pods) > 0 || !slices.Contains(arches, b.arch) || !b.free.fits(p.Requests) {
+		if b.keep || b.full || len(b.pods) > 0 || !k.admits(i, b) || !slices.Contains(arches, b.arch) || !b.free.fits(p.Requests) {
 			continue
 		}
 		if per := b.price / float64(max(b.free.CPU, 1)); per < bestPer {
@@ -314,6 +330,13 @@ func (k *packer) fit(i int, arches []string) *bin {
 	return best
 }
 
+// admits reports whether pod i's own selector and affinity admit bin b: an
+// existing node in its set, or a new one.
+func (k *packer) admits(i int, b *bin) bool {
+	e := k.m.eligible[i]
+	return e == nil || b.isNew || e[b.name]
+}
+
 // fitExisting places pod i on a node that runs pods already (or is
 // Fixed), of one of arches, with room, the fullest first (best fit, as a
 // drain consolidates); it adds none.
@@ -321,7 +344,7 @@ func (k *packer) fitExisting(i int, arches []string) *bin {
 	p := &k.m.pods[i]
 	var best *bin
 	for _, b := range k.bins {
-		if (b.keep || len(b.pods) > 0) && !b.full && slices.Contains(arches, b.arch) && b.free.fits(p.Requests) &&
+		if (b.keep || len(b.pods) > 0) && !b.full && k.admits(i, b) && slices.Contains(arches, b.arch) && b.free.fits(p.Requests) &&
 			(best == nil || b.free.CPU < best.free.CPU) {
 			best = b
 		}

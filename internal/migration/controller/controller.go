@@ -1175,7 +1175,7 @@ func (c *Controller) undone(w migration.Workload, arm, total int, busy bool) boo
 // spreading are the scheduler's to judge.
 func roomFor(pod *corev1.Pod, nodes map[string]*nodeFacts, cpu, mem int64) *nodeFacts {
 	var best *nodeFacts
-	sel := nodeaffinity.GetRequiredNodeAffinity(withoutArch(pod))
+	sel := nodeaffinity.GetRequiredNodeAffinity(migration.WithoutArch(pod))
 	for _, nf := range nodes {
 		if nf.arch != migration.ARM64 || !nf.ready || nf.freeMilli < cpu || nf.freeMem < mem {
 			continue
@@ -1193,40 +1193,6 @@ func roomFor(pod *corev1.Pod, nodes map[string]*nodeFacts, cpu, mem int64) *node
 		}
 	}
 	return best
-}
-
-// withoutArch is the pod with the arch requirements of its nodeSelector and
-// required node affinity dropped: the replacement's arch is arm64 by
-// placement's narrowing, whatever the running pod's constraint admits.
-func withoutArch(pod *corev1.Pod) *corev1.Pod {
-	p := &corev1.Pod{Spec: corev1.PodSpec{NodeSelector: map[string]string{}}}
-	for k, v := range pod.Spec.NodeSelector {
-		if k != imageplatform.LabelArch && k != imageplatform.LabelArchBeta {
-			p.Spec.NodeSelector[k] = v
-		}
-	}
-	a := pod.Spec.Affinity
-	if a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
-		return p
-	}
-	var terms []corev1.NodeSelectorTerm
-	for _, t := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
-		var nt corev1.NodeSelectorTerm
-		for _, r := range t.MatchExpressions {
-			if r.Key != imageplatform.LabelArch && r.Key != imageplatform.LabelArchBeta {
-				nt.MatchExpressions = append(nt.MatchExpressions, r)
-			}
-		}
-		nt.MatchFields = t.MatchFields
-		if len(nt.MatchExpressions) == 0 && len(nt.MatchFields) == 0 {
-			// The term asked for the arch alone: with it gone the terms,
-			// ORed, admit every node, and an empty term would admit none.
-			return p
-		}
-		terms = append(terms, nt)
-	}
-	p.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: terms}}}
-	return p
 }
 
 func (c *Controller) evict(ctx context.Context, p *corev1.Pod) error {
