@@ -330,6 +330,19 @@ func (k *packer) fit(i int, arches []string) *bin {
 	return best
 }
 
+// armCounts is each workload's pods on arm64 nodes now, what its cap is
+// measured against.
+func (m *model) armCounts() map[string]int {
+	out := map[string]int{}
+	for i := range m.pods {
+		p := &m.pods[i]
+		if j, ok := m.nodeIdx[p.Node]; ok && m.nodes[j].Arch == ARM64 {
+			out[p.Workload]++
+		}
+	}
+	return out
+}
+
 // admits reports whether pod i's own selector and affinity admit bin b: an
 // existing node in its set, or a new one.
 func (k *packer) admits(i int, b *bin) bool {
@@ -402,13 +415,7 @@ func (m *model) repack() (Placement, error) {
 	// A cap limits moves to arm64: a pod not on arm64 now goes there
 	// only while fewer than the cap of its workload's pods are there now
 	// or have gone there; a pod on arm64 now may stay.
-	armUsed := map[string]int{}
-	for i := range m.pods {
-		p := &m.pods[i]
-		if j, ok := m.nodeIdx[p.Node]; ok && m.nodes[j].Arch == ARM64 {
-			armUsed[p.Workload]++
-		}
-	}
+	armUsed := m.armCounts()
 	for _, i := range free {
 		p := &m.pods[i]
 		arches := p.Arches
@@ -482,13 +489,7 @@ func After(c *Cluster, moves []string) (Placement, error) {
 		return Placement{}, fmt.Errorf("moves name pods that do not exist: %s", strings.Join(names, ", "))
 	}
 	if len(m.armCap) > 0 {
-		arm := map[string]int{}
-		for i := range m.pods {
-			p := &m.pods[i]
-			if j, ok := m.nodeIdx[p.Node]; ok && m.nodes[j].Arch == ARM64 {
-				arm[p.Workload]++
-			}
-		}
+		arm := m.armCounts()
 		for _, i := range moved {
 			p := &m.pods[i]
 			if j, ok := m.nodeIdx[p.Node]; !ok || m.nodes[j].Arch != ARM64 {
@@ -541,18 +542,10 @@ func plan(c *Cluster, margin float64) (Plan, Placement, error) {
 		return Plan{}, Placement{}, err
 	}
 	k := &packer{m: m, bins: m.existingBins(), added: map[string]int{}}
-	armUsed := map[string]int{}
-	onNode := make([][]int, len(m.nodes))
+	armUsed := m.armCounts()
 	for i := range m.pods {
-		p := &m.pods[i]
-		j, ok := m.nodeIdx[p.Node]
-		if !ok {
-			continue
-		}
-		k.bins[j].place(i, p.Requests)
-		onNode[j] = append(onNode[j], i)
-		if m.nodes[j].Arch == ARM64 {
-			armUsed[p.Workload]++
+		if j, ok := m.nodeIdx[m.pods[i].Node]; ok {
+			k.bins[j].place(i, m.pods[i].Requests)
 		}
 	}
 	out := Plan{}
@@ -561,11 +554,11 @@ func plan(c *Cluster, margin float64) (Plan, Placement, error) {
 	}
 	cands := make([]int, 0, len(m.nodes))
 	for j, n := range m.nodes {
-		if n.Fixed || n.Arch == ARM64 || len(onNode[j]) == 0 {
+		if n.Fixed || n.Arch == ARM64 || len(k.bins[j].pods) == 0 {
 			continue
 		}
 		ok := true
-		for _, i := range onNode[j] {
+		for _, i := range k.bins[j].pods {
 			if p := &m.pods[i]; !p.Movable {
 				ok = false
 				break
